@@ -1,0 +1,154 @@
+"""The organisation: who answers (teams, agents, skills) and whom they answer (customers)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+class Channel(models.TextChoices):
+    """Where a conversation comes from. The values are stable codes used by the API."""
+
+    WEB_CHAT = "web_chat", _("Web chat")
+    APP_CHAT = "app_chat", _("In-app chat")
+    WECHAT = "wechat", _("WeChat")
+    WEIBO = "weibo", _("Weibo")
+    DOUYIN = "douyin", _("Douyin")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+    OTHER = "other", _("Other")
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Skill(models.Model):
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        verbose_name = _("skill")
+        verbose_name_plural = _("skills")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agent(models.Model):
+    """A staff user who answers conversations."""
+
+    class Presence(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        BUSY = "busy", _("Busy")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent", verbose_name=_("user")
+    )
+    display_name = models.CharField(_("display name"), max_length=100)
+    teams = models.ManyToManyField(Team, related_name="agents", blank=True, verbose_name=_("teams"))
+    skills = models.ManyToManyField(Skill, related_name="agents", blank=True, verbose_name=_("skills"))
+    max_concurrent = models.PositiveSmallIntegerField(
+        _("max concurrent conversations"), default=5
+    )
+    presence = models.CharField(
+        _("presence"), max_length=10, choices=Presence.choices, default=Presence.OFFLINE
+    )
+    presence_changed_at = models.DateTimeField(_("presence changed at"), default=timezone.now)
+
+    history = HistoricalRecords(excluded_fields=["presence_changed_at"])
+
+    class Meta:
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+        ordering = ["display_name"]
+        indexes = [models.Index(fields=["presence"], name="agent_presence_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_concurrent__gte=1), name="agent_max_concurrent_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Customer(models.Model):
+    class Tier(models.TextChoices):
+        STANDARD = "standard", _("Standard")
+        VIP = "vip", _("VIP")
+        ENTERPRISE = "enterprise", _("Enterprise")
+
+    name = models.CharField(_("name"), max_length=200)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    tier = models.CharField(_("tier"), max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    tags = models.ManyToManyField("Tag", related_name="customers", blank=True, verbose_name=_("tags"))
+    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="customer_name_idx")]
+        permissions = [("view_customer_pii", _("Can see customers' phone numbers and email"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerIdentity(models.Model):
+    """The id a channel knows a customer by (a WeChat openid, a shop user id, …)."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identities", verbose_name=_("customer")
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    external_id = models.CharField(_("external id"), max_length=200)
+
+    class Meta:
+        verbose_name = _("customer identity")
+        verbose_name_plural = _("customer identities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="customer_identity_unique_per_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.external_id}"
+
+
+class Tag(models.Model):
+    """A free label shared by tickets and customers."""
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

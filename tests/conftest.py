@@ -1,0 +1,67 @@
+"""Personas: who is who in the tests, so permission tests read like prose.
+
+alice is an agent on the support team; lena leads it; bob is an agent on the billing team;
+iris is a QA inspector; tom a trainer; ada an administrator; olga a staff user with no role.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from helpdesk import roles
+from helpdesk.models import Agent, Team
+
+from .factories import AgentFactory, TeamFactory, UserFactory
+
+
+def _user(username: str, role: str | None) -> User:
+    user = UserFactory(username=username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def support_team(db) -> Team:
+    return TeamFactory(name="Support")
+
+
+@pytest.fixture
+def billing_team(db) -> Team:
+    return TeamFactory(name="Billing")
+
+
+@pytest.fixture
+def alice(support_team) -> Agent:
+    return AgentFactory(user=_user("alice", roles.AGENT), display_name="Alice", teams=[support_team])
+
+
+@pytest.fixture
+def lena(support_team) -> Agent:
+    return AgentFactory(user=_user("lena", roles.TEAM_LEAD), display_name="Lena", teams=[support_team])
+
+
+@pytest.fixture
+def bob(billing_team) -> Agent:
+    return AgentFactory(user=_user("bob", roles.AGENT), display_name="Bob", teams=[billing_team])
+
+
+@pytest.fixture
+def iris(db) -> User:
+    return _user("iris", roles.QA_INSPECTOR)
+
+
+@pytest.fixture
+def tom(db) -> User:
+    return _user("tom", roles.TRAINER)
+
+
+@pytest.fixture
+def ada(db) -> User:
+    return _user("ada", roles.ADMINISTRATOR)
+
+
+@pytest.fixture
+def olga(db) -> User:
+    return _user("olga", None)

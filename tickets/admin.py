@@ -1,0 +1,354 @@
+"""The staff UI for tickets: the list agents work from and the ticket page with its thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
+
+from helpdesk.admin import contact_columns
+from helpdesk.errors import DomainError
+from helpdesk.pii import can_see_pii, shown_contact
+from helpdesk.queries import agent_of
+
+from . import queries, services
+from .forms import AssignForm, ReplyForm, StatusForm, TagForm, TicketCreationForm
+from .history import recent_changes
+from .models import Category, Message, Ticket
+
+
+@admin.register(Category)
+class CategoryAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "name_en", "code", "parent", "position", "is_active"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active", "parent"]
+    list_select_related = ["parent"]
+    search_fields = ["name", "name_en", "code"]
+
+
+@admin.register(Ticket)
+class TicketAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "reference_link",
+        "subject",
+        "customer_name",
+        "channel",
+        "priority",
+        "status",
+        "team",
+        "assignee",
+        "category",
+        "created_at",
+        "updated_at",
+    ]
+    list_display_links = ["reference_link", "subject"]
+    list_select_related = ["customer", "team", "assignee", "category"]
+    list_filter = [
+        "status",
+        "channel",
+        "priority",
+        "team",
+        "assignee",
+        "category",
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["subject"]  # extended in get_search_results
+    search_help_text = gettext_lazy(
+        "Reference, subject, customer name, phone or email, or words from the conversation."
+    )
+    autocomplete_fields = ["customer", "team", "assignee", "category"]
+    filter_horizontal = ["tags"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["assign_to_me", "assign_to", "change_status", "add_tag"]
+    change_form_template = "admin/tickets/ticket/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["reference_link", "subject", "customer", "channel", "status"]}),
+        (gettext_lazy("Handling"), {"fields": ["category", "priority", "team", "assignee", "tags"]}),
+        (
+            gettext_lazy("Timestamps"),
+            {
+                "fields": [
+                    "created_at",
+                    "updated_at",
+                    "first_response_at",
+                    "last_customer_message_at",
+                    "solved_at",
+                    "closed_at",
+                ],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+    timestamp_fields = [
+        "created_at",
+        "updated_at",
+        "first_response_at",
+        "last_customer_message_at",
+        "solved_at",
+        "closed_at",
+    ]
+
+    # --- the list -----------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
+        return queries.visible_to(request.user, super().get_queryset(request))
+
+    @admin.display(description=gettext_lazy("reference"), ordering="id")
+    def reference_link(self, obj: Ticket) -> str:
+        return obj.reference
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns = list(self.list_display)
+        if not can_see_pii(request.user):
+            name_column = contact_columns(request.user)[0]
+            columns[columns.index("customer_name")] = admin.display(
+                description=gettext_lazy("customer"), ordering="customer__name"
+            )(lambda ticket: name_column(ticket.customer))
+        return columns
+
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
+    def customer_name(self, obj: Ticket) -> str:
+        return obj.customer.name
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
+    ) -> tuple[QuerySet[Ticket], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        pk = Ticket.pk_from_reference(term)
+        condition = Q(subject__icontains=term) | Q(customer__name__icontains=term)
+        if pk is not None:
+            condition |= Q(pk=pk)
+        if can_see_pii(request.user):
+            condition |= Q(customer__phone__icontains=term) | Q(customer__email__icontains=term)
+        # EXISTS, not a join, so a ticket matching in several messages is listed once.
+        condition |= Exists(Message.objects.filter(ticket=OuterRef("pk"), body__icontains=term))
+        return queryset.filter(condition), False
+
+    # --- actions: each calls a service per ticket and reports what it refused ------
+
+    def _apply(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], operation: Callable[[Ticket], Any]
+    ) -> None:
+        done, refused = 0, []
+        for ticket in queryset.order_by("pk"):
+            try:
+                operation(ticket)
+                done += 1
+            except DomainError as error:
+                refused.append(f"{ticket.reference}: {error.message}")
+        if done:
+            self.message_user(
+                request,
+                ngettext("%d ticket updated.", "%d tickets updated.", done) % done,
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(
+                request,
+                _("Refused: %s") % "; ".join(refused[:20]) + (" …" if len(refused) > 20 else ""),
+                messages.ERROR,
+            )
+
+    def _action_form(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], form_class: type, action: str, title: str
+    ) -> Any:
+        """The form of an action that needs input: shown first, applied when submitted."""
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                return form
+        else:
+            form = form_class()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "action": action,
+            "queryset": queryset[:100],
+            "count": queryset.count(),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "opts": self.model._meta,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/action_form.html", context)
+
+    @admin.action(description=gettext_lazy("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        agent = agent_of(request.user)
+        if agent is None:
+            self.message_user(request, _("You are not an agent, so tickets cannot be assigned to you."), messages.ERROR)
+            return
+        self._apply(
+            request, queryset, lambda t: services.assign_ticket(ticket=t, agent=agent, actor=request.user)
+        )
+
+    @admin.action(description=gettext_lazy("Assign to…"), permissions=["change"])
+    def assign_to(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = self._action_form(request, queryset, AssignForm, "assign_to", _("Assign tickets"))
+        if isinstance(form, TemplateResponse):
+            return form
+        agent = form.cleaned_data["agent"]
+        self._apply(
+            request, queryset, lambda t: services.assign_ticket(ticket=t, agent=agent, actor=request.user)
+        )
+        return None
+
+    @admin.action(description=gettext_lazy("Change status…"), permissions=["change"])
+    def change_status(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = self._action_form(request, queryset, StatusForm, "change_status", _("Change status"))
+        if isinstance(form, TemplateResponse):
+            return form
+        status, reason = form.cleaned_data["status"], form.cleaned_data["reason"]
+        self._apply(
+            request,
+            queryset,
+            lambda t: services.change_status(ticket=t, status=status, reason=reason, actor=request.user),
+        )
+        return None
+
+    @admin.action(description=gettext_lazy("Add tag…"), permissions=["change"])
+    def add_tag(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = self._action_form(request, queryset, TagForm, "add_tag", _("Add tags"))
+        if isinstance(form, TemplateResponse):
+            return form
+        names = form.cleaned_data["tags"]
+        self._apply(request, queryset, lambda t: services.add_tags(ticket=t, names=names, actor=request.user))
+        return None
+
+    # --- the ticket page --------------------------------------------------------------
+
+    def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = TicketCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
+        if obj is None:
+            return [(None, {"fields": [*TicketCreationForm.Meta.fields, "message"]})]
+        return self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Ticket | None = None) -> list[str]:
+        if obj is None:
+            return []
+        readonly = ["reference_link", "customer", "channel", "status", *self.timestamp_fields]
+        if obj.status == Ticket.Status.CLOSED:
+            readonly += ["subject", "category", "priority", "team", "assignee", "tags"]
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
+        if not change:
+            data = form.cleaned_data
+            ticket = services.open_ticket(
+                customer=data["customer"],
+                subject=data["subject"],
+                channel=data["channel"],
+                category=data["category"],
+                priority=data["priority"],
+                team=data["team"],
+                body=data["message"],
+                actor=request.user,
+            )
+            if data["assignee"] is not None:
+                ticket = services.assign_ticket(ticket=ticket, agent=data["assignee"], actor=request.user)
+            obj.pk = ticket.pk
+            obj.refresh_from_db()
+            return
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.UPDATABLE_FIELDS}
+        if changes:
+            services.update_ticket(ticket=obj, changes=changes, actor=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:  # a new ticket's first message was saved by open_ticket
+            super().save_related(request, form, formsets, change)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        ticket = self.get_object(request, object_id)
+        context = self._ticket_page_context(request, ticket) if ticket is not None else {}
+        context.update(extra_context or {})
+        return super().change_view(request, object_id, form_url, context)
+
+    def _ticket_page_context(self, request: HttpRequest, ticket: Ticket) -> dict:
+        can_reply = (
+            request.user.has_perm("tickets.add_message")
+            and agent_of(request.user) is not None
+            and ticket.status != Ticket.Status.CLOSED
+        )
+        customer = ticket.customer
+        other_tickets = (
+            queries.visible_to(request.user)
+            .filter(customer=customer)
+            .exclude(pk=ticket.pk)
+            .only("id", "subject", "status", "created_at")[:5]
+        )
+        return {
+            "conversation": queries.conversation(ticket),
+            "reply_form": ReplyForm(ticket=ticket) if can_reply else None,
+            "reply_url": reverse("admin:tickets_ticket_reply", args=[ticket.pk]),
+            "customer": customer,
+            "customer_contact": shown_contact(customer, request.user),
+            "customer_identities": customer.identities.all() if can_see_pii(request.user) else [],
+            "other_tickets": other_tickets,
+            "recent_changes": recent_changes(ticket),
+        }
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/reply/",
+                self.admin_site.admin_view(self.reply_view),
+                name="tickets_ticket_reply",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Post the reply box: a public reply or an internal note, and maybe a new status."""
+        ticket = get_object_or_404(self.get_queryset(request), pk=object_id)
+        change_url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        agent = agent_of(request.user)
+        if agent is None or not request.user.has_perm("tickets.add_message"):
+            self.message_user(request, _("Only agents can reply to tickets."), messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = ReplyForm(request.POST, ticket=ticket)
+        if form.is_valid():
+            try:
+                services.post_message(
+                    ticket=ticket,
+                    author_kind=Message.AuthorKind.AGENT,
+                    agent=agent,
+                    body=form.cleaned_data["body"],
+                    internal=form.cleaned_data["internal"],
+                    status_after=form.cleaned_data["status_after"] or None,
+                    actor=request.user,
+                )
+            except DomainError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                note = form.cleaned_data["internal"]
+                self.message_user(
+                    request, _("Internal note added.") if note else _("Reply sent."), messages.SUCCESS
+                )
+                return HttpResponseRedirect(change_url)
+        # Show the ticket page again with the errors and what was typed.
+        self.message_user(request, _("The reply was not sent; see the errors below."), messages.ERROR)
+        request.method = "GET"  # render the ticket page, not process its form
+        response = self.change_view(request, str(ticket.pk), extra_context={"reply_form": form})
+        response.status_code = 400
+        return response

@@ -1,0 +1,34 @@
+"""Read-side helpers for tickets: who sees which, and the querysets the UI lists."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from helpdesk.queries import agent_of
+from helpdesk.roles import sees_everything
+
+from .models import Message, Ticket
+
+
+def visible_to(user: AbstractBaseUser | AnonymousUser, queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
+    """The tickets `user` may see: the one rule the admin and the API both apply.
+
+    Administrators, QA inspectors and trainers see every ticket; agents and team leads see
+    their teams' tickets and the ones assigned to them; anyone else sees none.
+    """
+    queryset = Ticket.objects.all() if queryset is None else queryset
+    if sees_everything(user):
+        return queryset
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    agent = agent_of(user)
+    if agent is None:
+        return queryset.none()
+    team_ids = agent.teams.values("pk")
+    return queryset.filter(Q(team__in=team_ids) | Q(assignee=agent))
+
+
+def conversation(ticket: Ticket) -> QuerySet[Message]:
+    """The ticket's messages in the order they were sent, with their authors."""
+    return ticket.messages.select_related("author_agent").order_by("sent_at", "id")

@@ -1,0 +1,304 @@
+"""Every operation that changes a ticket or its conversation.
+
+Admin views, actions, tasks and (later) the API call these; no rule lives twice. Each
+function is one transaction that locks the ticket row before reading its status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk.errors import DomainError
+from helpdesk.models import Agent, Channel, Customer, Tag
+
+from .models import Category, Message, Ticket
+from .transitions import can_transition
+
+logger = logging.getLogger(__name__)
+
+S = Ticket.Status
+UPDATABLE_FIELDS = frozenset({"subject", "priority", "category", "team", "assignee"})
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    """Re-read the ticket under a row lock, so decisions are made on its current state."""
+    return Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+
+
+def _save(ticket: Ticket, *, actor: AbstractBaseUser | None, reason: str = "") -> None:
+    """Save with an audit row naming who did it and why."""
+    ticket.updated_at = timezone.now()
+    if actor is not None:
+        ticket._history_user = actor
+    if reason:
+        ticket._change_reason = reason
+    ticket.save()
+
+
+def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
+    """Set the status and the timestamps that go with it; the caller has checked the move."""
+    if status == S.SOLVED:
+        ticket.solved_at = at
+    elif status == S.CLOSED:
+        ticket.closed_at = at
+    elif ticket.status == S.SOLVED:  # reopened
+        ticket.solved_at = None
+    ticket.status = status
+
+
+def _check_transition(ticket: Ticket, status: str) -> None:
+    if status not in S.values:
+        raise DomainError("invalid_status", _("Unknown status “%s”.") % status, field="status")
+    if not can_transition(ticket.status, status):
+        raise DomainError(
+            "illegal_transition",
+            _("A ticket cannot go from “%(from)s” to “%(to)s”.")
+            % {"from": S(ticket.status).label, "to": S(status).label},
+            field="status",
+        )
+
+
+@transaction.atomic
+def open_ticket(
+    *,
+    customer: Customer,
+    subject: str,
+    channel: str,
+    body: str,
+    category: Category | None = None,
+    priority: str = Ticket.Priority.NORMAL,
+    team: Any = None,
+    sent_at: datetime | None = None,
+    channel_message_id: str = "",
+    attachments: Sequence[dict[str, Any]] = (),
+    actor: AbstractBaseUser | None = None,
+) -> Ticket:
+    """Open a ticket with the customer's first message."""
+    if channel not in Channel.values:
+        raise DomainError("invalid_channel", _("Unknown channel “%s”.") % channel, field="channel")
+    if priority not in Ticket.Priority.values:
+        raise DomainError("invalid_priority", _("Unknown priority “%s”.") % priority, field="priority")
+    if not subject.strip():
+        raise DomainError("required", _("A ticket needs a subject."), field="subject")
+    if not body.strip():
+        raise DomainError("required", _("The first message cannot be empty."), field="body")
+    now = timezone.now()
+    sent_at = sent_at or now
+    ticket = Ticket(
+        subject=subject.strip(),
+        customer=customer,
+        channel=channel,
+        category=category,
+        priority=priority,
+        team=team,
+        created_at=now,
+        updated_at=now,
+        last_customer_message_at=sent_at,
+    )
+    if actor is not None:
+        ticket._history_user = actor
+    ticket.save()
+    Message.objects.create(
+        ticket=ticket,
+        author_kind=Message.AuthorKind.CUSTOMER,
+        body=body,
+        sent_at=sent_at,
+        channel_message_id=channel_message_id,
+        attachments=list(attachments),
+    )
+    return ticket
+
+
+@transaction.atomic
+def post_message(
+    *,
+    ticket: Ticket,
+    author_kind: str,
+    body: str,
+    agent: Agent | None = None,
+    internal: bool = False,
+    sent_at: datetime | None = None,
+    channel_message_id: str = "",
+    attachments: Sequence[dict[str, Any]] = (),
+    status_after: str | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Message:
+    """Add a message to the conversation and move the ticket as the message implies.
+
+    A customer writing reopens a solved ticket and wakes a pending one; the first public
+    agent reply is the first response and opens a new ticket. A message whose channel id
+    the ticket already holds is returned as it is, so a channel may safely resend.
+    """
+    if author_kind not in Message.AuthorKind.values:
+        raise DomainError("invalid_author", _("Unknown author kind “%s”.") % author_kind, field="author_kind")
+    if not body.strip():
+        raise DomainError("required", _("A message cannot be empty."), field="body")
+    if author_kind == Message.AuthorKind.CUSTOMER and internal:
+        raise DomainError("invalid_internal", _("A customer cannot write an internal note."), field="internal")
+    if author_kind == Message.AuthorKind.AGENT and agent is None:
+        raise DomainError("required", _("An agent message needs its agent."), field="agent")
+
+    ticket = _lock(ticket)
+    if channel_message_id:
+        existing = ticket.messages.filter(channel_message_id=channel_message_id).first()
+        if existing is not None:
+            return existing
+    if ticket.status == S.CLOSED:
+        raise DomainError("ticket_closed", _("The ticket is closed; it takes no more messages."))
+    if status_after is not None and author_kind == Message.AuthorKind.CUSTOMER:
+        raise DomainError("invalid_status", _("Only agents set a status when replying."), field="status")
+
+    now = timezone.now()
+    sent_at = sent_at or now
+    message = Message.objects.create(
+        ticket=ticket,
+        author_kind=author_kind,
+        author_agent=agent if author_kind == Message.AuthorKind.AGENT else None,
+        is_internal=internal,
+        body=body,
+        sent_at=sent_at,
+        created_at=now,
+        channel_message_id=channel_message_id,
+        attachments=list(attachments),
+    )
+
+    old_status = ticket.status
+    answered_first = False
+    if author_kind == Message.AuthorKind.CUSTOMER:
+        if ticket.last_customer_message_at is None or sent_at > ticket.last_customer_message_at:
+            ticket.last_customer_message_at = sent_at
+        if ticket.status in (S.PENDING, S.SOLVED):
+            _apply_status(ticket, S.OPEN, at=now)
+    elif message.is_public_agent_reply:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = sent_at
+            answered_first = True
+        if ticket.status == S.NEW and status_after is None:
+            _apply_status(ticket, S.OPEN, at=now)
+    if status_after is not None and status_after != ticket.status:
+        _check_transition(ticket, status_after)
+        _apply_status(ticket, status_after, at=now)
+
+    if ticket.status != old_status or answered_first:
+        _save(ticket, actor=actor, reason=f"message:{author_kind}")
+    else:
+        # Nothing an auditor cares about changed: bump updated_at without a history row.
+        Ticket.objects.filter(pk=ticket.pk).update(
+            updated_at=now, last_customer_message_at=ticket.last_customer_message_at
+        )
+    return message
+
+
+@transaction.atomic
+def change_status(
+    *, ticket: Ticket, status: str, actor: AbstractBaseUser | None = None, reason: str = ""
+) -> Ticket:
+    """Move the ticket to `status` if the status machine allows it; otherwise raise."""
+    ticket = _lock(ticket)
+    _check_transition(ticket, status)
+    _apply_status(ticket, status, at=timezone.now())
+    _save(ticket, actor=actor, reason=reason)
+    return ticket
+
+
+@transaction.atomic
+def update_ticket(
+    *, ticket: Ticket, changes: dict[str, Any], actor: AbstractBaseUser | None = None
+) -> Ticket:
+    """Change subject, priority, category, team or assignee; assigning a new ticket opens it."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        field = sorted(unknown)[0]
+        raise DomainError("not_updatable", _("“%s” cannot be changed here.") % field, field=field)
+    if "priority" in changes and changes["priority"] not in Ticket.Priority.values:
+        raise DomainError(
+            "invalid_priority", _("Unknown priority “%s”.") % changes["priority"], field="priority"
+        )
+    ticket = _lock(ticket)
+    if ticket.status == S.CLOSED:
+        raise DomainError("ticket_closed", _("A closed ticket cannot be changed."))
+    for name, value in changes.items():
+        setattr(ticket, name, value)
+    if changes.get("assignee") is not None and ticket.status == S.NEW:
+        _apply_status(ticket, S.OPEN, at=timezone.now())
+    _save(ticket, actor=actor)
+    return ticket
+
+
+def assign_ticket(*, ticket: Ticket, agent: Agent | None, actor: AbstractBaseUser | None = None) -> Ticket:
+    """Give the ticket to `agent` (None unassigns)."""
+    return update_ticket(ticket=ticket, changes={"assignee": agent}, actor=actor)
+
+
+@transaction.atomic
+def add_tags(*, ticket: Ticket, names: Iterable[str], actor: AbstractBaseUser | None = None) -> list[Tag]:
+    """Attach tags by name, creating the ones that do not exist yet."""
+    cleaned = sorted({name.strip() for name in names if name.strip()})
+    if not cleaned:
+        raise DomainError("required", _("Give at least one tag."), field="tags")
+    too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
+    if too_long:
+        raise DomainError("too_long", _("Tag “%s” is too long.") % too_long[0], field="tags")
+    Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
+    tags = list(Tag.objects.filter(name__in=cleaned))
+    ticket = _lock(ticket)
+    if actor is not None:
+        ticket._history_user = actor
+    ticket.tags.add(*tags)
+    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    return tags
+
+
+def close_solved_tickets(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Close tickets solved more than TICKETS_AUTO_CLOSE_DAYS ago; returns how many.
+
+    Safe to run twice or concurrently: each ticket is closed under its own lock, and one
+    reopened or closed meanwhile is skipped.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TICKETS_AUTO_CLOSE_DAYS)
+    closed = 0
+    last_pk = 0
+    while True:
+        ids = list(
+            Ticket.objects.filter(status=S.SOLVED, solved_at__lt=cutoff, pk__gt=last_pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return closed
+        for pk in ids:
+            try:
+                _close_if_still_solved(pk=pk, cutoff=cutoff)
+                closed += 1
+            except (DomainError, Ticket.DoesNotExist):
+                logger.info("Ticket %s changed before auto-close; skipped.", pk)
+        last_pk = ids[-1]
+
+
+@transaction.atomic
+def _close_if_still_solved(*, pk: int, cutoff: datetime) -> None:
+    ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=pk)
+    if ticket.status != S.SOLVED or ticket.solved_at is None or ticket.solved_at >= cutoff:
+        raise DomainError("changed", "another worker got there first")
+    _apply_status(ticket, S.CLOSED, at=timezone.now())
+    _save(ticket, actor=None, reason="auto_close")
+
+
+__all__ = [
+    "add_tags",
+    "assign_ticket",
+    "change_status",
+    "close_solved_tickets",
+    "open_ticket",
+    "post_message",
+    "update_ticket",
+]
