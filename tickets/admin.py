@@ -108,14 +108,25 @@ class TicketAdmin(SimpleHistoryAdmin):
     def reference_link(self, obj: Ticket) -> str:
         return obj.reference
 
-    def get_list_display(self, request: HttpRequest) -> list[Any]:
-        columns = list(self.list_display)
-        if not can_see_pii(request.user):
+    def _masked_customer(self, request: HttpRequest) -> Callable[[Ticket], str]:
+        """The customer column for a role that must not see names; one object per request."""
+        if not hasattr(request, "_masked_customer_column"):
             name_column = contact_columns(request.user)[0]
-            columns[columns.index("customer_name")] = admin.display(
-                description=gettext_lazy("customer"), ordering="customer__name"
-            )(lambda ticket: name_column(ticket.customer))
-        return columns
+
+            @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
+            def customer(ticket: Ticket) -> str:
+                return name_column(ticket.customer)
+
+            request._masked_customer_column = customer
+        return request._masked_customer_column
+
+    def _mask(self, request: HttpRequest, names: list[Any], field: str) -> list[Any]:
+        if can_see_pii(request.user):
+            return names
+        return [self._masked_customer(request) if name == field else name for name in names]
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return self._mask(request, list(self.list_display), "customer_name")
 
     @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_name(self, obj: Ticket) -> str:
@@ -238,7 +249,8 @@ class TicketAdmin(SimpleHistoryAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
         if obj is None:
             return [(None, {"fields": [*TicketCreationForm.Meta.fields, "message"]})]
-        return self.fieldsets
+        return [(title, {**options, "fields": self._mask(request, options["fields"], "customer")})
+                for title, options in self.fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Ticket | None = None) -> list[str]:
         if obj is None:
@@ -246,7 +258,7 @@ class TicketAdmin(SimpleHistoryAdmin):
         readonly = ["reference_link", "customer", "channel", "status", *self.timestamp_fields]
         if obj.status == Ticket.Status.CLOSED:
             readonly += ["subject", "category", "priority", "team", "assignee", "tags"]
-        return readonly
+        return self._mask(request, readonly, "customer")
 
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
         if not change:

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from helpdesk import roles
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_migration_creates_every_role():
+    assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ALL)
+
+
+@pytest.mark.parametrize(
+    ("persona", "allowed", "refused"),
+    [
+        ("alice", ["tickets.change_ticket", "tickets.add_message", "helpdesk.view_customer_pii"], ["helpdesk.change_agent", "tickets.delete_ticket"]),
+        ("lena", ["tickets.change_ticket", "helpdesk.change_agent"], ["tickets.delete_ticket", "auth.add_user"]),
+        ("iris", ["tickets.view_ticket", "tickets.view_message"], ["tickets.change_ticket", "tickets.add_message", "helpdesk.view_customer_pii"]),
+        ("tom", ["tickets.view_ticket"], ["tickets.change_ticket", "helpdesk.view_customer_pii"]),
+        ("ada", ["tickets.delete_ticket", "auth.add_user", "helpdesk.view_customer_pii"], []),
+        ("olga", [], ["tickets.view_ticket"]),
+    ],
+)
+def test_each_role_holds_its_permissions(persona, allowed, refused, request):
+    user = request.getfixturevalue(persona)
+    user = getattr(user, "user", user)
+    assert all(user.has_perm(p) for p in allowed)
+    assert not any(user.has_perm(p) for p in refused)

@@ -1,0 +1,60 @@
+"""Celery tasks run by a real worker on the configured broker (Redis in CI)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the test worker
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+
+from config.celery import app
+from tickets.models import Ticket
+from tickets.tasks import close_solved_tickets_task
+
+from ..factories import TicketFactory
+
+S = Ticket.Status
+
+
+@pytest.fixture
+def isolated_broker(tmp_path):
+    """With the filesystem broker, use a private folder so a running dev worker takes nothing."""
+    saved = dict(app.conf.broker_transport_options or {})
+    if app.conf.broker_url.startswith("filesystem://"):
+        queue = tmp_path / "queue"
+        queue.mkdir()
+        app.conf.broker_transport_options = {"data_folder_in": str(queue), "data_folder_out": str(queue)}
+    yield app
+    app.conf.broker_transport_options = saved
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_closes_tickets_left_solved(isolated_broker):
+    old = TicketFactory(status=S.SOLVED, solved_at=timezone.now() - timedelta(days=10))
+    fresh = TicketFactory(status=S.SOLVED, solved_at=timezone.now())
+    with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=20):
+        close_solved_tickets_task.delay()
+        assert wait_for(lambda: Ticket.objects.get(pk=old.pk).status == S.CLOSED)
+        close_solved_tickets_task.delay()  # a repeat changes nothing
+        time.sleep(1)
+    assert Ticket.objects.get(pk=fresh.pk).status == S.SOLVED
+    assert Ticket.objects.get(pk=old.pk).history.filter(history_change_reason="auto_close").count() == 1
+
+
+def test_beat_schedules_the_sweep_with_an_expiry_under_its_period(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["close-solved-tickets"]
+    assert entry["task"] == close_solved_tickets_task.name
+    assert entry["options"]["expires"] < 600
