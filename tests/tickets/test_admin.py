@@ -244,3 +244,11 @@ def test_message_rows_keep_customer_messages_public():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Message.objects.create(ticket=ticket, author_kind="customer", body="x", is_internal=True)
+
+
+@pytest.mark.parametrize(("language", "title", "status"), [("zh-hans", "工单", "新建"), ("en", "Tickets", "New")])
+def test_the_admin_speaks_the_browsers_language_chinese_by_default(client, ada, language, title, status):
+    TicketFactory(status=S.NEW)
+    client.force_login(ada)
+    page = client.get(CHANGELIST, headers={"accept-language": language}).content.decode()
+    assert title in page and status in page
