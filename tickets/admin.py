@@ -139,6 +139,9 @@ class TicketAdmin(SimpleHistoryAdmin):
         if not term:
             return queryset, False
         pk = Ticket.pk_from_reference(term)
+        if pk is not None and not term.isdigit():
+            # "T00012345" or "#12345" names one ticket: skip the text scans.
+            return queryset.filter(pk=pk), False
         condition = Q(subject__icontains=term) | Q(customer__name__icontains=term)
         if pk is not None:
             condition |= Q(pk=pk)
