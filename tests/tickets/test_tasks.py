@@ -41,7 +41,7 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 
 
 @pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_closes_tickets_left_solved(isolated_broker):
     old = TicketFactory(status=S.SOLVED, solved_at=timezone.now() - timedelta(days=10))
     fresh = TicketFactory(status=S.SOLVED, solved_at=timezone.now())
