@@ -34,7 +34,7 @@ check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var --ignore=tests
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-obsolete --no-fuzzy-matching --ignore=.venv --ignore=var --ignore=tests
 	msgen locale/en/LC_MESSAGES/django.po -o locale/en/LC_MESSAGES/django.po
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from .admin_history import AuditedAdmin
 from .models import Agent, Customer, CustomerIdentity, Skill, Tag, Team
 from .pii import can_see_pii, shown_contact
+from .queries import agent_of
+from .roles import is_administrator
 
 admin.site.site_header = _("Helpdesk administration")
 admin.site.site_title = _("Helpdesk")
@@ -16,7 +19,7 @@ admin.site.index_title = _("Support centre")
 
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
 
@@ -33,7 +36,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(SimpleHistoryAdmin):
+class AgentAdmin(AuditedAdmin):
     list_display = ["display_name", "user", "presence", "max_concurrent"]
     list_filter = ["presence", "teams", "skills"]
     list_select_related = ["user"]
@@ -41,6 +44,23 @@ class AgentAdmin(SimpleHistoryAdmin):
     filter_horizontal = ["teams", "skills"]
     autocomplete_fields = ["user"]
     readonly_fields = ["presence_changed_at"]
+
+    def get_queryset(self, request: HttpRequest):
+        # A team lead manages the agents of their own teams, not the whole organisation.
+        queryset = super().get_queryset(request)
+        if is_administrator(request.user):
+            return queryset
+        agent = agent_of(request.user)
+        if agent is None:
+            return queryset.none()
+        return queryset.filter(teams__in=agent.teams.values("pk")).distinct()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
+        # Only administrators move agents between teams or re-point them to another user,
+        # or a lead could give themselves any team's tickets.
+        if is_administrator(request.user):
+            return list(self.readonly_fields)
+        return [*self.readonly_fields, "user", "teams"]
 
 
 class AgentInline(admin.StackedInline):
@@ -87,7 +107,7 @@ def contact_columns(user) -> list:
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(AuditedAdmin):
     list_display = ["name", "tier", "phone", "email", "first_seen_at"]
     list_filter = ["tier", ("first_seen_at", admin.DateFieldListFilter)]
     search_fields = ["name", "phone", "email", "identities__external_id"]
@@ -117,3 +137,14 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Customer | None) -> list:
         return self.inlines if can_see_pii(request.user) else []
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        # The audit trail shows old and new contact details in clear.
+        if not can_see_pii(request.user):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict | None = None):
+        if not can_see_pii(request.user):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)

@@ -24,6 +24,10 @@ def has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     return role in names
 
 
+def is_administrator(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.is_active and (user.is_superuser or has_role(user, ADMINISTRATOR))
+
+
 def sees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Administrators, QA inspectors and trainers work across teams."""
     if not user.is_authenticated or not user.is_active:

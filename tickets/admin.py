@@ -7,28 +7,27 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.utils.translation import ngettext
-from simple_history.admin import SimpleHistoryAdmin
 
 from helpdesk.admin import contact_columns
+from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from helpdesk.pii import can_see_pii, shown_contact
 from helpdesk.queries import agent_of
 
 from . import queries, services
-from .forms import AssignForm, ReplyForm, StatusForm, TagForm, TicketCreationForm
+from .forms import AssignForm, ReplyForm, StatusForm, TagForm, TicketChangeForm, TicketCreationForm
 from .history import recent_changes
 from .models import Category, Message, Ticket
 
 
 @admin.register(Category)
-class CategoryAdmin(SimpleHistoryAdmin):
+class CategoryAdmin(AuditedAdmin):
     list_display = ["name", "name_en", "code", "parent", "position", "is_active"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active", "parent"]
@@ -37,7 +36,7 @@ class CategoryAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Ticket)
-class TicketAdmin(SimpleHistoryAdmin):
+class TicketAdmin(AuditedAdmin):
     list_display = [
         "reference_link",
         "subject",
@@ -72,6 +71,7 @@ class TicketAdmin(SimpleHistoryAdmin):
     list_per_page = 50
     actions = ["assign_to_me", "assign_to", "change_status", "add_tag"]
     change_form_template = "admin/tickets/ticket/change_form.html"
+    history_diff_excluded = ("tags",)
     fieldsets = [
         (None, {"fields": ["reference_link", "subject", "customer", "channel", "status"]}),
         (gettext_lazy("Handling"), {"fields": ["category", "priority", "team", "assignee", "tags"]}),
@@ -142,11 +142,16 @@ class TicketAdmin(SimpleHistoryAdmin):
         if pk is not None and not term.isdigit():
             # "T00012345" or "#12345" names one ticket: skip the text scans.
             return queryset.filter(pk=pk), False
-        condition = Q(subject__icontains=term) | Q(customer__name__icontains=term)
+        condition = Q(subject__icontains=term)
         if pk is not None:
             condition |= Q(pk=pk)
         if can_see_pii(request.user):
-            condition |= Q(customer__phone__icontains=term) | Q(customer__email__icontains=term)
+            # Searching by contact details would confirm them to a role that may not see them.
+            condition |= (
+                Q(customer__name__icontains=term)
+                | Q(customer__phone__icontains=term)
+                | Q(customer__email__icontains=term)
+            )
         # EXISTS, not a join, so a ticket matching in several messages is listed once.
         condition |= Exists(Message.objects.filter(ticket=OuterRef("pk"), body__icontains=term))
         return queryset.filter(condition), False
@@ -245,8 +250,7 @@ class TicketAdmin(SimpleHistoryAdmin):
     # --- the ticket page --------------------------------------------------------------
 
     def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
-        if obj is None:
-            kwargs["form"] = TicketCreationForm
+        kwargs["form"] = TicketCreationForm if obj is None else TicketChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
@@ -286,8 +290,9 @@ class TicketAdmin(SimpleHistoryAdmin):
             services.update_ticket(ticket=obj, changes=changes, actor=request.user)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        if change:  # a new ticket's first message was saved by open_ticket
-            super().save_related(request, form, formsets, change)
+        # Tags are the only related data on the form; a new ticket has none yet.
+        if change and "tags" in form.changed_data:
+            services.set_tags(ticket=form.instance, tags=form.cleaned_data["tags"], actor=request.user)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
@@ -333,7 +338,9 @@ class TicketAdmin(SimpleHistoryAdmin):
 
     def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Post the reply box: a public reply or an internal note, and maybe a new status."""
-        ticket = get_object_or_404(self.get_queryset(request), pk=object_id)
+        ticket = self.get_object(request, object_id)
+        if ticket is None:
+            raise Http404
         change_url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)

@@ -47,6 +47,19 @@ class TicketCreationForm(forms.ModelForm):
         self.fields["channel"].initial = Channel.PHONE
 
 
+class TicketChangeForm(forms.ModelForm):
+    class Meta:
+        model = Ticket
+        fields = ["subject", "category", "priority", "team", "assignee", "tags"]
+
+    def clean(self) -> dict:
+        # The ticket may have been closed (by a colleague or the auto-close sweep) while
+        # this form was open; a closed ticket is not edited.
+        if Ticket.objects.filter(pk=self.instance.pk, status=Ticket.Status.CLOSED).exists():
+            raise forms.ValidationError(_("The ticket was closed meanwhile; it can no longer be changed."))
+        return super().clean()
+
+
 class AssignForm(forms.Form):
     agent = forms.ModelChoiceField(
         label=_("Agent"), queryset=Agent.objects.order_by("display_name"), required=False,
@@ -72,4 +85,4 @@ class TagForm(forms.Form):
         return names
 
 
-__all__ = ["AssignForm", "ReplyForm", "StatusForm", "TagForm", "TicketCreationForm"]
+__all__ = ["AssignForm", "ReplyForm", "StatusForm", "TagForm", "TicketChangeForm", "TicketCreationForm"]

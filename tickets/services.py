@@ -34,6 +34,14 @@ def _lock(ticket: Ticket) -> Ticket:
     return Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
 
 
+def _lock_open(ticket: Ticket) -> Ticket:
+    """Lock the ticket, refusing a closed one: a closed ticket is a record, not work."""
+    ticket = _lock(ticket)
+    if ticket.status == S.CLOSED:
+        raise DomainError("ticket_closed", _("A closed ticket cannot be changed."))
+    return ticket
+
+
 def _save(ticket: Ticket, *, actor: AbstractBaseUser | None, reason: str = "") -> None:
     """Save with an audit row naming who did it and why."""
     ticket.updated_at = timezone.now()
@@ -214,7 +222,10 @@ def change_status(
 def update_ticket(
     *, ticket: Ticket, changes: dict[str, Any], actor: AbstractBaseUser | None = None
 ) -> Ticket:
-    """Change subject, priority, category, team or assignee; assigning a new ticket opens it."""
+    """Change subject, priority, category, team or assignee; assigning a new ticket opens it.
+
+    Setting what is already there writes nothing, not even an audit row.
+    """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         field = sorted(unknown)[0]
@@ -223,12 +234,13 @@ def update_ticket(
         raise DomainError(
             "invalid_priority", _("Unknown priority “%s”.") % changes["priority"], field="priority"
         )
-    ticket = _lock(ticket)
-    if ticket.status == S.CLOSED:
-        raise DomainError("ticket_closed", _("A closed ticket cannot be changed."))
-    for name, value in changes.items():
+    ticket = _lock_open(ticket)
+    changed = {name: value for name, value in changes.items() if getattr(ticket, name) != value}
+    if not changed:
+        return ticket
+    for name, value in changed.items():
         setattr(ticket, name, value)
-    if changes.get("assignee") is not None and ticket.status == S.NEW:
+    if changed.get("assignee") is not None and ticket.status == S.NEW:
         _apply_status(ticket, S.OPEN, at=timezone.now())
     _save(ticket, actor=actor)
     return ticket
@@ -248,14 +260,28 @@ def add_tags(*, ticket: Ticket, names: Iterable[str], actor: AbstractBaseUser | 
     too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
     if too_long:
         raise DomainError("too_long", _("Tag “%s” is too long.") % too_long[0], field="tags")
+    ticket = _lock_open(ticket)
     Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
     tags = list(Tag.objects.filter(name__in=cleaned))
-    ticket = _lock(ticket)
+    _set_tags(ticket, {*ticket.tags.all(), *tags}, actor=actor)
+    return tags
+
+
+@transaction.atomic
+def set_tags(*, ticket: Ticket, tags: Iterable[Tag], actor: AbstractBaseUser | None = None) -> Ticket:
+    """Make the ticket's tags exactly `tags`."""
+    ticket = _lock_open(ticket)
+    _set_tags(ticket, set(tags), actor=actor)
+    return ticket
+
+
+def _set_tags(ticket: Ticket, tags: set[Tag], *, actor: AbstractBaseUser | None) -> None:
+    if {tag.pk for tag in tags} == set(ticket.tags.values_list("pk", flat=True)):
+        return
     if actor is not None:
         ticket._history_user = actor
-    ticket.tags.add(*tags)
+    ticket.tags.set(tags)
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
-    return tags
 
 
 def close_solved_tickets(*, now: datetime | None = None, batch_size: int = 500) -> int:
@@ -300,5 +326,6 @@ __all__ = [
     "close_solved_tickets",
     "open_ticket",
     "post_message",
+    "set_tags",
     "update_ticket",
 ]

@@ -24,7 +24,8 @@ WORK_TICKETS = [
     "helpdesk.add_customeridentity",
     "helpdesk.add_tag",
 ]
-READ_CONVERSATIONS = ["tickets.view_ticket", "tickets.view_message", "helpdesk.view_customer"]
+# Inspectors and trainers read conversations with the customer masked: no customer pages.
+READ_CONVERSATIONS = ["tickets.view_ticket", "tickets.view_message"]
 
 ROLES = {
     "Agent": VIEW_ORG + WORK_TICKETS,

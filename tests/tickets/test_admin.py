@@ -205,7 +205,7 @@ def test_an_agent_opens_a_phone_ticket_from_the_admin(client, alice, support_tea
     assert ticket.messages.get().body == "客户来电询问发票"
 
 
-def test_editing_a_ticket_goes_through_the_service_and_is_audited(client, lena, alice, support_team):
+def test_editing_a_ticket_applies_the_assignment_rule_and_is_audited(client, lena, alice, support_team):
     ticket = TicketFactory(team=support_team, subject="旧标题")
     client.force_login(lena.user)
     response = client.post(
@@ -218,12 +218,19 @@ def test_editing_a_ticket_goes_through_the_service_and_is_audited(client, lena, 
     assert ticket.history.first().history_user == lena.user
 
 
-def test_the_history_panel_names_who_changed_what(client, lena, support_team):
-    ticket = TicketFactory(team=support_team, status=S.OPEN)
-    services.change_status(ticket=ticket, status=S.PENDING, actor=lena.user, reason="等待客户回复")
+def test_the_history_panel_names_who_changed_what(client, lena, alice, support_team):
+    ticket = services.open_ticket(customer=CustomerFactory(), subject="s", channel="email", body="b")
+    services.update_ticket(ticket=ticket, changes={"team": support_team}, actor=alice.user)
+    services.change_status(ticket=ticket, status=S.PENDING, actor=alice.user, reason="等待客户回复")
     client.force_login(lena.user)
-    page = client.get(change_url(ticket)).content.decode()
-    assert "等待客户回复" in page and "lena" in page
+    response = client.get(change_url(ticket), headers={"accept-language": "en"})
+    (latest, *_) = response.context["recent_changes"]
+    assert latest["user"] == alice.user and latest["reason"] == "等待客户回复"
+    assert {"field": "status", "before": "New", "after": "Pending (waiting on customer)"} in [
+        {key: str(value) for key, value in change.items()} for change in latest["fields"]
+    ]
+    page = response.content.decode()
+    assert "等待客户回复" in page and "New → Pending (waiting on customer)" in page
 
 
 def test_admin_autocomplete_finds_customers_agents_and_teams(client, ada, alice, support_team):
@@ -252,3 +259,70 @@ def test_the_admin_speaks_the_browsers_language_chinese_by_default(client, ada, 
     client.force_login(ada)
     page = client.get(CHANGELIST, headers={"accept-language": language}).content.decode()
     assert title in page and status in page
+
+
+def test_the_full_history_page_opens_and_costs_the_same_queries_however_long(client, lena, support_team):
+    ticket = TicketFactory(team=support_team, status=S.OPEN)
+    client.force_login(lena.user)
+    page = client.get(change_url(ticket)).content.decode()
+    history_url = reverse("admin:tickets_ticket_history", args=[ticket.pk])
+    assert history_url in page
+    short = count_queries(client, history_url)
+    for index in range(15):
+        services.add_tags(ticket=ticket, names=[f"t{index}"], actor=lena.user)
+        services.update_ticket(ticket=ticket, changes={"subject": f"s{index}"}, actor=lena.user)
+    assert count_queries(client, history_url) == short
+
+
+def test_an_agent_cannot_read_or_revert_another_teams_ticket_through_its_history(client, alice, billing_team):
+    other = TicketFactory(team=billing_team, subject="别人的")
+    version = other.history.first().history_id
+    client.force_login(alice.user)
+    assert client.get(reverse("admin:tickets_ticket_history", args=[other.pk])).status_code == 404
+    url = reverse("admin:tickets_ticket_simple_history", args=[other.pk, version])
+    assert client.get(url).status_code == 404
+    client.post(url, {"subject": "改了", "priority": "urgent", "team": billing_team.pk})
+    other.refresh_from_db()
+    assert (other.subject, other.priority) == ("别人的", "normal")
+
+
+def test_history_versions_are_read_only_even_for_the_tickets_team(client, lena, iris, support_team):
+    ticket = TicketFactory(team=support_team, subject="原标题")
+    url = reverse("admin:tickets_ticket_simple_history", args=[ticket.pk, ticket.history.first().history_id])
+    for user in (lena.user, iris):
+        client.force_login(user)
+        assert client.get(url).status_code == 200
+        assert client.post(url, {"subject": "改了", "priority": "urgent"}).status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.subject == "原标题"
+
+
+def test_a_reply_to_a_malformed_ticket_id_is_a_404(client, alice):
+    client.force_login(alice.user)
+    assert client.post("/admin/tickets/ticket/abc/reply/", {"body": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("persona", ["iris", "tom"])
+def test_inspectors_and_trainers_reach_no_customer_page_or_lookup(client, persona, request):
+    customer = CustomerFactory(name="张三丰")
+    TicketFactory(customer=customer)
+    client.force_login(request.getfixturevalue(persona))
+    autocomplete = client.get(
+        reverse("admin:autocomplete"),
+        {"term": "张", "app_label": "tickets", "model_name": "ticket", "field_name": "customer"},
+    )
+    assert autocomplete.status_code == 403
+    assert client.get(reverse("admin:helpdesk_customer_change", args=[customer.pk])).status_code == 403
+    assert client.get(reverse("admin:helpdesk_customer_history", args=[customer.pk])).status_code == 403
+    assert list(client.get(CHANGELIST, {"q": "张三丰"}).context["cl"].result_list) == []
+
+
+def test_a_closed_ticket_cannot_be_edited_from_its_page(client, lena, support_team):
+    ticket = TicketFactory(team=support_team, status=S.OPEN, subject="旧")
+    client.force_login(lena.user)
+    Ticket.objects.filter(pk=ticket.pk).update(status=S.CLOSED)  # closed while the form was open
+    response = client.post(change_url(ticket), {"subject": "新", "priority": "normal", "team": support_team.pk})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors()
+    ticket.refresh_from_db()
+    assert ticket.subject == "旧"

@@ -166,3 +166,25 @@ def test_auto_close_closes_only_tickets_solved_long_enough_and_is_idempotent(set
     old.refresh_from_db(), recent.refresh_from_db(), still_open.refresh_from_db()
     assert (old.status, recent.status, still_open.status) == (S.CLOSED, S.SOLVED, S.OPEN)
     assert old.history.first().history_change_reason == "auto_close"
+
+
+def test_an_update_that_changes_nothing_writes_no_audit_row(alice):
+    ticket = open_chat()
+    services.assign_ticket(ticket=ticket, agent=alice)
+    rows = ticket.history.count()
+    services.assign_ticket(ticket=ticket, agent=alice)
+    services.update_ticket(ticket=ticket, changes={})
+    assert ticket.history.count() == rows
+
+
+def test_a_closed_ticket_takes_no_tags_or_edits():
+    ticket = TicketFactory(status=S.CLOSED)
+    for call in (
+        lambda: services.add_tags(ticket=ticket, names=["x"]),
+        lambda: services.set_tags(ticket=ticket, tags=[]),
+        lambda: services.update_ticket(ticket=ticket, changes={"priority": "high"}),
+    ):
+        with pytest.raises(DomainError) as error:
+            call()
+        assert error.value.code == "ticket_closed"
+    assert not Tag.objects.filter(name="x").exists()

@@ -8,6 +8,7 @@ from datetime import timedelta
 import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the test worker
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.utils import timezone
 
 from config.celery import app
@@ -24,9 +25,11 @@ def isolated_broker(tmp_path):
     """With the filesystem broker, use a private folder so a running dev worker takes nothing."""
     saved = dict(app.conf.broker_transport_options or {})
     if app.conf.broker_url.startswith("filesystem://"):
-        queue = tmp_path / "queue"
-        queue.mkdir()
-        app.conf.broker_transport_options = {"data_folder_in": str(queue), "data_folder_out": str(queue)}
+        queue, control = tmp_path / "queue", tmp_path / "control"
+        queue.mkdir(), control.mkdir()
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(queue), "data_folder_out": str(queue), "control_folder": str(control)
+        }
     yield app
     app.conf.broker_transport_options = saved
 
@@ -45,11 +48,23 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 def test_a_real_worker_closes_tickets_left_solved(isolated_broker):
     old = TicketFactory(status=S.SOLVED, solved_at=timezone.now() - timedelta(days=10))
     fresh = TicketFactory(status=S.SOLVED, solved_at=timezone.now())
-    with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=20):
-        close_solved_tickets_task.delay()
-        assert wait_for(lambda: Ticket.objects.get(pk=old.pk).status == S.CLOSED)
-        close_solved_tickets_task.delay()  # a repeat changes nothing
-        time.sleep(1)
+    finished = []
+
+    def count(sender=None, **kwargs):
+        if getattr(sender, "name", None) == close_solved_tickets_task.name:
+            finished.append(kwargs["retval"])
+
+    task_postrun.connect(count, weak=False)
+    try:
+        with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=20):
+            close_solved_tickets_task.delay()
+            assert wait_for(lambda: len(finished) == 1)
+            close_solved_tickets_task.delay()  # a repeat changes nothing
+            assert wait_for(lambda: len(finished) == 2)
+    finally:
+        task_postrun.disconnect(count)
+    assert finished == [1, 0]
+    assert Ticket.objects.get(pk=old.pk).status == S.CLOSED
     assert Ticket.objects.get(pk=fresh.pk).status == S.SOLVED
     assert Ticket.objects.get(pk=old.pk).history.filter(history_change_reason="auto_close").count() == 1
 
