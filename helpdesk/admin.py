@@ -148,3 +148,6 @@ class CustomerAdmin(AuditedAdmin):
         if not can_see_pii(request.user):
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+from . import admin_integrations  # noqa: E402,F401  the API key and webhook pages

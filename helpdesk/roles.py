@@ -9,8 +9,9 @@ TEAM_LEAD = "Team Lead"
 QA_INSPECTOR = "QA Inspector"
 TRAINER = "Trainer"
 ADMINISTRATOR = "Administrator"
+API_CLIENT = "API Client"
 
-ALL = (AGENT, TEAM_LEAD, QA_INSPECTOR, TRAINER, ADMINISTRATOR)
+ALL = (AGENT, TEAM_LEAD, QA_INSPECTOR, TRAINER, ADMINISTRATOR, API_CLIENT)
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
@@ -29,7 +30,7 @@ def is_administrator(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 
 def sees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Administrators, QA inspectors and trainers work across teams."""
+    """Administrators, QA inspectors, trainers and integrations work across teams."""
     if not user.is_authenticated or not user.is_active:
         return False
     return (
@@ -37,4 +38,5 @@ def sees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
         or has_role(user, ADMINISTRATOR)
         or has_role(user, QA_INSPECTOR)
         or has_role(user, TRAINER)
+        or has_role(user, API_CLIENT)
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent
+from helpdesk.models import Agent, Customer
 
 
 @transaction.atomic
@@ -20,3 +20,60 @@ def set_presence(*, agent: Agent, presence: str) -> Agent:
     )
     agent.refresh_from_db(fields=["presence", "presence_changed_at"])
     return agent
+
+
+def find_or_create_customer(
+    *,
+    id: int | None = None,
+    external_id: str = "",
+    name: str = "",
+    phone: str = "",
+    email: str = "",
+    tier: str | None = None,
+) -> Customer:
+    """The customer named by id, external id, phone or email (in that order), made if new.
+
+    A customer found this way gets blank contact fields filled in and a tier the caller knows
+    better; nothing the customer already has is overwritten otherwise.
+    """
+    if tier is not None and tier not in Customer.Tier.values:
+        raise DomainError("invalid_tier", _("Unknown tier “%s”.") % tier, field="tier")
+    if id is not None:
+        customer = Customer.objects.filter(pk=id).first()
+        if customer is None:
+            raise DomainError("not_found", _("No customer has id %s.") % id, field="id")
+    else:
+        customer = _match_customer(external_id=external_id, phone=phone, email=email)
+    if customer is None:
+        if not (name or phone or email or external_id):
+            raise DomainError("required", _("Give the customer's id, external id, name, phone or email."), field="name")
+        try:
+            with transaction.atomic():
+                return Customer.objects.create(
+                    external_id=external_id, name=name or phone or email or external_id, phone=phone,
+                    email=email, tier=tier or Customer.Tier.STANDARD,
+                )
+        except IntegrityError:
+            # Another request created the same external id a moment ago: use theirs.
+            customer = Customer.objects.get(external_id=external_id)
+    changes = {
+        field: value
+        for field, value in {"external_id": external_id, "name": name, "phone": phone, "email": email}.items()
+        if value and not getattr(customer, field)
+    }
+    if tier and tier != customer.tier:
+        changes["tier"] = tier
+    if changes:
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        customer.save(update_fields=list(changes))
+    return customer
+
+
+def _match_customer(*, external_id: str, phone: str, email: str) -> Customer | None:
+    for field, value in (("external_id", external_id), ("phone", phone), ("email", email)):
+        if value:
+            customer = Customer.objects.filter(**{field: value}).order_by("pk").first()
+            if customer is not None:
+                return customer
+    return None

@@ -62,6 +62,21 @@ class Ticket(models.Model):
         URGENT = "urgent", _("Urgent")
 
     subject = models.CharField(_("subject"), max_length=255)
+    external_id = models.CharField(
+        _("external id"), max_length=200, blank=True, help_text=_("The ticket's id in the system it came from.")
+    )
+    conversation_id = models.CharField(
+        _("conversation id"), max_length=200, blank=True, help_text=_("The channel's id of the conversation.")
+    )
+    previous_ticket = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        verbose_name=_("previous ticket"),
+        help_text=_("The closed ticket of the same conversation this one continues."),
+    )
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer")
     )
@@ -113,20 +128,34 @@ class Ticket(models.Model):
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         ordering = ["-created_at", "-id"]
+        # One index per filter the list offers, in the list's default order, so a filtered
+        # page reads only its rows.
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["status", "-created_at"], name="ticket_status_created_idx"),
-            models.Index(fields=["team", "status"], name="ticket_team_status_idx"),
-            models.Index(fields=["assignee", "status"], name="ticket_assignee_status_idx"),
+            models.Index(fields=["team", "-created_at"], name="ticket_team_created_idx"),
+            models.Index(fields=["assignee", "-created_at"], name="ticket_assignee_created_idx"),
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_created_idx"),
+            models.Index(fields=["category", "-created_at"], name="ticket_category_created_idx"),
             models.Index(fields=["channel", "-created_at"], name="ticket_channel_created_idx"),
             models.Index(fields=["priority", "-created_at"], name="ticket_priority_created_idx"),
-            models.Index(fields=["updated_at"], name="ticket_updated_idx"),
+            models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),
+            models.Index(
+                fields=["channel", "conversation_id", "-id"],
+                name="ticket_conversation_idx",
+                condition=~models.Q(conversation_id=""),
+            ),
             # The auto-close sweep reads only solved tickets, by when they were solved.
             models.Index(
                 fields=["solved_at"],
                 name="ticket_solved_sweep_idx",
                 condition=models.Q(status="solved"),
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~models.Q(external_id=""), name="ticket_external_id_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -200,3 +229,22 @@ class Message(models.Model):
     @property
     def is_public_agent_reply(self) -> bool:
         return self.author_kind == self.AuthorKind.AGENT and not self.is_internal
+
+
+class Csat(models.Model):
+    """The customer's satisfaction rating of a ticket: 1 to 5 stars."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="csat", verbose_name=_("ticket"))
+    stars = models.PositiveSmallIntegerField(_("stars"))
+    comment = models.TextField(_("comment"), blank=True)
+    rated_at = models.DateTimeField(_("rated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(stars__gte=1, stars__lte=5), name="csat_stars_1_to_5")
+        ]
+
+    def __str__(self) -> str:
+        return "★" * self.stars

@@ -13,14 +13,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from helpdesk import webhooks
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, Channel, Customer, Tag
 
 from .models import Category, Message, Ticket
+from .payloads import message_data, ticket_data
 from .transitions import can_transition
 
 logger = logging.getLogger(__name__)
@@ -88,9 +90,21 @@ def open_ticket(
     sent_at: datetime | None = None,
     channel_message_id: str = "",
     attachments: Sequence[dict[str, Any]] = (),
+    external_id: str = "",
+    conversation_id: str = "",
+    previous_ticket: Ticket | None = None,
     actor: AbstractBaseUser | None = None,
+    notify: bool = True,
 ) -> Ticket:
-    """Open a ticket with the customer's first message."""
+    """Open a ticket with the customer's first message.
+
+    A ticket whose external id exists already is returned as it is, so a retried create
+    makes one ticket.
+    """
+    if external_id:
+        existing = Ticket.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing
     if channel not in Channel.values:
         raise DomainError("invalid_channel", _("Unknown channel “%s”.") % channel, field="channel")
     if priority not in Ticket.Priority.values:
@@ -111,11 +125,20 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         last_customer_message_at=sent_at,
+        external_id=external_id,
+        conversation_id=conversation_id,
+        previous_ticket=previous_ticket,
     )
     if actor is not None:
         ticket._history_user = actor
-    ticket.save()
-    Message.objects.create(
+    try:
+        with transaction.atomic():
+            ticket.save()
+    except IntegrityError:
+        if not external_id:
+            raise
+        return Ticket.objects.get(external_id=external_id)  # a concurrent retry won
+    message = Message.objects.create(
         ticket=ticket,
         author_kind=Message.AuthorKind.CUSTOMER,
         body=body,
@@ -123,6 +146,9 @@ def open_ticket(
         channel_message_id=channel_message_id,
         attachments=list(attachments),
     )
+    if notify:
+        webhooks.emit("ticket.created", ticket_data(ticket))
+        webhooks.emit("message.created", message_data(message))
     return ticket
 
 
@@ -139,6 +165,7 @@ def post_message(
     attachments: Sequence[dict[str, Any]] = (),
     status_after: str | None = None,
     actor: AbstractBaseUser | None = None,
+    notify: bool = True,
 ) -> Message:
     """Add a message to the conversation and move the ticket as the message implies.
 
@@ -203,6 +230,10 @@ def post_message(
         Ticket.objects.filter(pk=ticket.pk).update(
             updated_at=now, last_customer_message_at=ticket.last_customer_message_at
         )
+    if notify:
+        webhooks.emit("message.created", message_data(message))
+        if ticket.status != old_status:
+            webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status})
     return message
 
 
@@ -213,8 +244,10 @@ def change_status(
     """Move the ticket to `status` if the status machine allows it; otherwise raise."""
     ticket = _lock(ticket)
     _check_transition(ticket, status)
+    old_status = ticket.status
     _apply_status(ticket, status, at=timezone.now())
     _save(ticket, actor=actor, reason=reason)
+    webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status, "reason": reason})
     return ticket
 
 
@@ -240,9 +273,13 @@ def update_ticket(
         return ticket
     for name, value in changed.items():
         setattr(ticket, name, value)
+    old_status = ticket.status
     if changed.get("assignee") is not None and ticket.status == S.NEW:
         _apply_status(ticket, S.OPEN, at=timezone.now())
     _save(ticket, actor=actor)
+    webhooks.emit("ticket.updated", {**ticket_data(ticket), "changed": sorted(changed)})
+    if ticket.status != old_status:
+        webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status})
     return ticket
 
 
@@ -282,6 +319,7 @@ def _set_tags(ticket: Ticket, tags: set[Tag], *, actor: AbstractBaseUser | None)
         ticket._history_user = actor
     ticket.tags.set(tags)
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    webhooks.emit("ticket.updated", {**ticket_data(ticket), "changed": ["tags"]})
 
 
 def close_solved_tickets(*, now: datetime | None = None, batch_size: int = 500) -> int:
@@ -317,6 +355,7 @@ def _close_if_still_solved(*, pk: int, cutoff: datetime) -> None:
         raise DomainError("changed", "another worker got there first")
     _apply_status(ticket, S.CLOSED, at=timezone.now())
     _save(ticket, actor=None, reason="auto_close")
+    webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": S.SOLVED, "reason": "auto_close"})
 
 
 __all__ = [

@@ -1,0 +1,20 @@
+"""Everything under /api/v1/."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet
+from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("tickets", TicketViewSet, basename="ticket")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("teams", TeamViewSet, basename="team")
+router.register("agents", AgentViewSet, basename="agent")
+
+urlpatterns = [
+    path("messages/ingest", IngestView.as_view(), name="message-ingest"),
+    path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
+    path("customers/<int:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),
+    *router.urls,
+]

@@ -1,0 +1,57 @@
+"""Shapes of the organisation API: customers, teams, agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from helpdesk.models import Agent, Customer, Team
+from helpdesk.pii import shown_contact
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "external_id", "name", "phone", "email", "tier", "first_seen_at", "created_at"]
+        read_only_fields = ["id", "first_seen_at", "created_at"]
+
+    def to_representation(self, customer: Customer) -> dict[str, Any]:
+        data = super().to_representation(customer)
+        data.update(shown_contact(customer, self.context["user"]))
+        return data
+
+
+class CustomerWriteSerializer(serializers.ModelSerializer):
+    external_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    class Meta:
+        model = Customer
+        fields = ["external_id", "name", "phone", "email", "tier"]
+
+    def validate_external_id(self, value: str) -> str:
+        taken = Customer.objects.filter(external_id=value).exclude(pk=getattr(self.instance, "pk", None))
+        if value and taken.exists():
+            raise serializers.ValidationError("Another customer has this external id.")
+        return value
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "created_at"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    teams = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    skills = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = ["id", "username", "display_name", "teams", "skills", "max_concurrent", "presence", "presence_changed_at"]
+        read_only_fields = fields
+
+
+class PresenceSerializer(serializers.Serializer):
+    presence = serializers.ChoiceField(choices=Agent.Presence.choices)

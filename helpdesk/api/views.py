@@ -1,0 +1,91 @@
+"""The organisation API: customers (with look-up by external id, phone or email), teams, agents."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from helpdesk.errors import DomainError
+from helpdesk.models import Agent, Customer, Team
+from helpdesk.queries import agent_of
+from helpdesk.services import set_presence
+
+from .base import ApiViewSet, CursorPagination
+from .serializers import AgentSerializer, CustomerSerializer, CustomerWriteSerializer, PresenceSerializer, TeamSerializer
+
+
+class CustomerFilter(django_filters.FilterSet):
+    external_id = django_filters.CharFilter()
+    phone = django_filters.CharFilter()
+    email = django_filters.CharFilter()
+    tier = django_filters.ChoiceFilter(choices=Customer.Tier.choices)
+
+    class Meta:
+        model = Customer
+        fields = ["external_id", "phone", "email", "tier"]
+
+
+class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Customers. Look one up with ?external_id=, ?phone= or ?email= (exact)."""
+
+    queryset = Customer.objects.all()
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+
+    def get_queryset(self) -> QuerySet[Customer]:
+        return Customer.objects.all()
+
+    @extend_schema(request=CustomerWriteSerializer, responses={201: CustomerSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = CustomerWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = serializer.save()
+        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(request=CustomerWriteSerializer, responses=CustomerSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        customer = self.get_object()
+        serializer = CustomerWriteSerializer(customer, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        customer = serializer.save()
+        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
+
+
+class NamePagination(CursorPagination):
+    ordering = "id"
+
+
+class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    queryset = Team.objects.all()
+    serializer_class = TeamSerializer
+    pagination_class = NamePagination
+
+
+class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Agents; an agent sets their own presence at /agents/me/."""
+
+    serializer_class = AgentSerializer
+    pagination_class = NamePagination
+    filterset_fields = ["presence"]
+    action_permissions = {"me": {"GET": None, "PATCH": None}}
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return Agent.objects.select_related("user").prefetch_related("teams", "skills")
+
+    @extend_schema(methods=["PATCH"], request=PresenceSerializer, responses=AgentSerializer)
+    @extend_schema(methods=["GET"], responses=AgentSerializer)
+    @action(detail=False, methods=["get", "patch"])
+    def me(self, request: Request) -> Response:
+        agent = agent_of(request.user)
+        if agent is None:
+            raise DomainError("not_an_agent", "You have no agent profile.")
+        if request.method == "PATCH":
+            serializer = PresenceSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            set_presence(agent=agent, presence=serializer.validated_data["presence"])
+        return Response(AgentSerializer(self.get_queryset().get(pk=agent.pk)).data)

@@ -1,0 +1,93 @@
+"""Webhooks: events become deliveries after commit; a Celery task posts each, signed, with retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from .models import WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Helpdesk-Signature"
+TIMESTAMP_HEADER = "X-Helpdesk-Timestamp"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex: what receivers recompute to verify."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def emit(event: str, data: dict[str, Any]) -> None:
+    """Queue `event` for every endpoint that wants it, once the current transaction commits.
+
+    A rolled-back change sends nothing, and a slow endpoint never slows the request.
+    """
+    payload = {"event": event, "occurred_at": timezone.now(), "data": data}
+    transaction.on_commit(lambda: _queue(event, payload))
+
+
+def _queue(event: str, payload: dict[str, Any]) -> None:
+    from .tasks import deliver_webhook_task
+
+    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).only("id", "events") if event in e.events]
+    if not endpoints:
+        return
+    payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint_id=endpoint.pk, event=event, payload=payload) for endpoint in endpoints
+    )
+    for delivery in deliveries:
+        deliver_webhook_task.delay(delivery.pk)
+
+
+class DeliveryFailed(Exception):
+    """The endpoint did not take the event; the task retries with backoff."""
+
+
+def deliver(*, delivery_id: int, final_attempt: bool) -> None:
+    """POST one delivery. A delivered one is not sent again; failures raise DeliveryFailed."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status == WebhookDelivery.Status.DELIVERED:
+        return
+    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "helpdesk-webhooks/1",
+        "X-Helpdesk-Event": delivery.event,
+        "X-Helpdesk-Delivery": str(delivery.pk),
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: "sha256=" + sign(delivery.endpoint.secret, timestamp, body),
+    }
+    code, error = None, ""
+    try:
+        response = requests.post(delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+        code = response.status_code
+        if not 200 <= code < 300:
+            error = f"HTTP {code}: {response.text[:500]}"
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    now = timezone.now()
+    if not error:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookDelivery.Status.DELIVERED, attempts=delivery.attempts + 1, response_code=code,
+            error="", delivered_at=now,
+        )
+        return
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.FAILED if final_attempt else WebhookDelivery.Status.PENDING,
+        attempts=delivery.attempts + 1, response_code=code, error=error,
+    )
+    logger.warning("Webhook delivery %s to %s failed: %s", delivery.pk, delivery.endpoint.url, error)
+    if not final_attempt:
+        raise DeliveryFailed(error)

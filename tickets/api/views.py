@@ -1,0 +1,219 @@
+"""The tickets API: thin views over tickets.services, tickets.intake and tickets.queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import filters, mixins, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import BaseParser
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.api.base import ApiViewSet, CursorPagination
+from helpdesk.api.idempotency import IdempotentPostMixin
+from helpdesk.errors import DomainError
+from helpdesk.models import Tag
+from helpdesk.queries import agent_of
+
+from .. import intake, queries, services
+from ..imports import import_tickets
+from ..models import Message, Ticket
+from .filters import TicketFilter
+from .serializers import (
+    ImportReportSerializer,
+    IngestResultSerializer,
+    IngestSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    TicketCreateSerializer,
+    TicketSerializer,
+    TicketUpdateSerializer,
+    TransitionSerializer,
+)
+
+
+def list_queryset(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Everything a ticket's JSON shows, in two queries whatever the page size."""
+    return queryset.select_related("customer", "team", "assignee__user", "category").prefetch_related("tags")
+
+
+class MessagePagination(CursorPagination):
+    ordering = "sent_at"
+
+
+class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Tickets, named by their reference (T00012345) in every URL."""
+
+    serializer_class = TicketSerializer
+    filterset_class = TicketFilter
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    ordering_fields = ["created_at", "updated_at"]
+    lookup_field = "reference"
+    lookup_value_regex = r"[^/]+"
+    action_permissions = {
+        "transition": {"POST": "tickets.change_ticket"},
+        "messages": {"GET": "tickets.view_message", "POST": "tickets.add_message"},
+    }
+
+    def get_queryset(self) -> QuerySet[Ticket]:
+        return list_queryset(queries.visible_to(self.request.user))
+
+    def get_object(self) -> Ticket:
+        pk = Ticket.pk_from_reference(self.kwargs["reference"])
+        if pk is None:
+            raise Http404
+        ticket = self.get_queryset().filter(pk=pk).first()
+        if ticket is None:
+            raise Http404
+        self.check_object_permissions(self.request, ticket)
+        return ticket
+
+    def _render(self, ticket: Ticket, status_code: int = status.HTTP_200_OK) -> Response:
+        ticket = list_queryset(Ticket.objects.filter(pk=ticket.pk)).get()
+        return Response(TicketSerializer(ticket, context=self.get_serializer_context()).data, status=status_code)
+
+    @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer, 200: TicketSerializer})
+    def create(self, request: Request) -> Response:
+        """Open a ticket; an external_id seen before returns that ticket with 200."""
+        data = self._valid(TicketCreateSerializer, request.data)
+        ticket, created = intake.create_ticket(
+            subject=data["subject"], channel=data["channel"], customer=data["customer"], message=data["message"],
+            category=data.get("category"), priority=data["priority"], team=data.get("team"), tags=data.get("tags"),
+            external_id=data["external_id"], conversation_id=data["conversation_id"], actor=request.user,
+        )
+        return self._render(ticket, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=TicketUpdateSerializer, responses=TicketSerializer)
+    def partial_update(self, request: Request, reference: str) -> Response:
+        """Change priority, category, tags, team or assignee."""
+        ticket = self.get_object()
+        data = self._valid(TicketUpdateSerializer, request.data)
+        tags = data.pop("tags", None)
+        if "category" in data:
+            data["category"] = intake.category_by_code(data["category"])
+        services.update_ticket(ticket=ticket, changes=data, actor=request.user)
+        if tags is not None:
+            services.set_tags(ticket=ticket, tags=self._tags(tags), actor=request.user)
+        return self._render(ticket)
+
+    @extend_schema(request=TransitionSerializer, responses=TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, reference: str) -> Response:
+        """Move the ticket to another status; 409 if the status machine forbids it."""
+        ticket = self.get_object()
+        data = self._valid(TransitionSerializer, request.data)
+        services.change_status(ticket=ticket, status=data["status"], reason=data["reason"], actor=request.user)
+        return self._render(ticket)
+
+    @extend_schema(methods=["GET"], responses=MessageSerializer(many=True))
+    @extend_schema(methods=["POST"], request=MessageCreateSerializer, responses={201: MessageSerializer})
+    @action(detail=True, methods=["get", "post"], pagination_class=MessagePagination)
+    def messages(self, request: Request, reference: str) -> Response:
+        """The conversation, oldest first; POST adds a customer message or an agent reply."""
+        ticket = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(queries.conversation(ticket).select_related("author_agent__user"))
+            return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        data = self._valid(MessageCreateSerializer, request.data)
+        agent = data.get("agent")
+        if data["author"] == Message.AuthorKind.AGENT and agent is None:
+            agent = agent_of(request.user)
+            if agent is None:
+                raise DomainError("required", "Name the replying agent (you have no agent profile).", field="agent")
+        message = services.post_message(
+            ticket=ticket, author_kind=data["author"], body=data["body"], agent=agent, internal=data["internal"],
+            sent_at=data.get("sent_at"), channel_message_id=data["external_id"], attachments=data["attachments"],
+            status_after=data.get("status"), actor=request.user,
+        )
+        message = Message.objects.select_related("author_agent__user").get(pk=message.pk)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    def _valid(self, serializer_class: type, data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @staticmethod
+    def _tags(names: list[str]) -> list[Tag]:
+        cleaned = sorted({name.strip() for name in names if name.strip()})
+        Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
+        return list(Tag.objects.filter(name__in=cleaned))
+
+
+class CustomerTicketsView(mixins.ListModelMixin, ApiViewSet):
+    """A customer's tickets that the caller may see, newest first."""
+
+    serializer_class = TicketSerializer
+    permission_model = Ticket
+
+    def get_queryset(self) -> QuerySet[Ticket]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
+            return Ticket.objects.none()
+        return list_queryset(queries.visible_to(self.request.user).filter(customer_id=self.kwargs["customer_id"]))
+
+
+class IngestView(IdempotentPostMixin, APIView):
+    """A chat platform pushes one customer message by channel and conversation id."""
+
+    permission_model = Ticket  # it may open a ticket: needs tickets.add_ticket
+
+    @extend_schema(request=IngestSerializer, responses={201: IngestResultSerializer, 200: IngestResultSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = IngestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = intake.ingest_message(
+            channel=data["channel"], conversation_id=data["conversation_id"], customer=data["customer"],
+            subject=data["subject"], body=data["message"]["body"], sent_at=data["message"].get("sent_at"),
+            external_id=data["message"]["external_id"], attachments=data["message"]["attachments"], actor=request.user,
+        )
+        ticket = list_queryset(Ticket.objects.filter(pk=result.ticket.pk)).get()
+        body = {
+            "ticket": TicketSerializer(ticket, context={"user": request.user}).data,
+            "message": MessageSerializer(result.message).data,
+            "ticket_created": result.ticket_created,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.ticket_created else status.HTTP_200_OK)
+
+
+
+
+class JsonLinesParser(BaseParser):
+    """A JSON Lines body, handed to the view as its lines."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> list[bytes]:
+        return stream.read().splitlines() if stream is not None else []
+
+
+class PlainJsonLinesParser(JsonLinesParser):
+    media_type = "application/jsonl"
+
+
+class TextJsonLinesParser(JsonLinesParser):
+    media_type = "text/plain"
+
+
+class ImportTicketsView(IdempotentPostMixin, APIView):
+    """Import ticket history: the same JSON Lines as `manage.py import_tickets`."""
+
+    permission_model = Ticket
+    parser_classes = [JsonLinesParser, PlainJsonLinesParser, TextJsonLinesParser]
+
+    @extend_schema(
+        request={"application/x-ndjson": {"type": "string"}},
+        responses={200: ImportReportSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        if not request.user.has_perm("tickets.change_ticket"):
+            raise PermissionDenied
+        report = import_tickets(request.data)
+        return Response(ImportReportSerializer(report.as_dict()).data)

@@ -1,0 +1,319 @@
+"""Import ticket history from another helpdesk: one JSON object per line.
+
+Lines are validated one by one and written in batches (a few queries per batch, not per
+line), so 100,000 tickets take minutes. Times come from the file: first response, solve and
+close times are the history's, not the import's. Re-importing the same external ids updates
+tickets and never duplicates them or their messages. Imports send no webhooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import serializers
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from helpdesk import roles
+from helpdesk.models import Agent, Channel, Customer, Team
+
+from .models import Category, Csat, Message, Ticket
+
+BATCH_SIZE = 500
+TICKET_FIELDS = [
+    "subject", "channel", "category", "priority", "status", "team", "assignee", "customer", "created_at",
+    "updated_at", "first_response_at", "last_customer_message_at", "solved_at", "closed_at",
+]
+
+
+class CustomerLine(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200, required=False, default="")
+    name = serializers.CharField(max_length=200, required=False, default="")
+    phone = serializers.CharField(max_length=32, required=False, default="")
+    email = serializers.EmailField(required=False, default="")
+    tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not any(data.get(f) for f in ("external_id", "phone", "email")):
+            raise serializers.ValidationError("needs an external_id, phone or email")
+        return data
+
+
+class MessageLine(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200, required=False, default="")
+    author = serializers.ChoiceField(choices=Message.AuthorKind.choices)
+    agent = serializers.CharField(max_length=150, required=False, default="")
+    body = serializers.CharField(trim_whitespace=False)
+    sent_at = serializers.DateTimeField()
+    internal = serializers.BooleanField(default=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data["author"] == Message.AuthorKind.CUSTOMER and data["internal"]:
+            raise serializers.ValidationError("a customer message cannot be internal")
+        return data
+
+
+class EventLine(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Ticket.Status.choices)
+    at = serializers.DateTimeField()
+
+
+class CsatLine(serializers.Serializer):
+    stars = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    at = serializers.DateTimeField()
+
+
+class TicketLine(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200)
+    subject = serializers.CharField(max_length=255)
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    category = serializers.SlugField(required=False, allow_null=True, default=None)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.NORMAL)
+    customer = CustomerLine()
+    team = serializers.CharField(max_length=100, required=False, default="")
+    assignee = serializers.CharField(max_length=150, required=False, default="")
+    messages = MessageLine(many=True, allow_empty=False)
+    events = EventLine(many=True, required=False, default=list)
+    csat = CsatLine(required=False, allow_null=True, default=None)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+            "errors": [{"line": line, "error": error} for line, error in self.errors],
+        }
+
+
+def _describe(errors: Any, prefix: str = "") -> str:
+    if isinstance(errors, dict):
+        return "; ".join(_describe(value, f"{prefix}{key}.") for key, value in errors.items())
+    if isinstance(errors, list) and errors and isinstance(errors[0], (dict, list)):
+        return "; ".join(_describe(item, f"{prefix.rstrip('.')}[{index}].") for index, item in enumerate(errors) if item)
+    return f"{prefix.rstrip('.') or 'line'}: {' '.join(str(e) for e in errors)}"
+
+
+def parse_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, valid data or None, error) for each non-blank line."""
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+            continue
+        if not isinstance(obj, dict):
+            yield number, None, "not a JSON object"
+            continue
+        line = TicketLine(data=obj)
+        if line.is_valid():
+            yield number, dict(line.validated_data), ""
+        else:
+            yield number, None, _describe(line.errors)
+
+
+def import_tickets(lines: Iterable[str | bytes], *, progress: Callable[[int], None] = lambda n: None) -> ImportReport:
+    """Import every good line, report every bad one with its number and reason."""
+    report = ImportReport()
+    importer = _Importer()
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for number, data, error in parse_lines(lines):
+        if data is None:
+            report.errors.append((number, error))
+            progress(1)
+            continue
+        batch.append((number, data))
+        if len(batch) >= BATCH_SIZE:
+            importer.write(batch, report)
+            progress(len(batch))
+            batch = []
+    if batch:
+        importer.write(batch, report)
+        progress(len(batch))
+    report.errors.sort()
+    return report
+
+
+def _message_key(message: dict[str, Any]) -> str:
+    """The message's external id, or one derived from what it is, so re-imports match it."""
+    if message["external_id"]:
+        return message["external_id"]
+    digest = hashlib.sha1(
+        f"{message['author']}|{message['sent_at'].isoformat()}|{message['body']}".encode()
+    ).hexdigest()[:20]
+    return f"import:{digest}"
+
+
+class _Importer:
+    """Caches teams, agents and categories across batches; writes one batch at a time."""
+
+    def __init__(self) -> None:
+        self.teams: dict[str, Team] = {}
+        self.agents: dict[str, Agent] = {}
+        self.categories = {c.code: c for c in Category.objects.all()}
+
+    def write(self, batch: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
+        unknown = [(n, d) for n, d in batch if d["category"] and d["category"] not in self.categories]
+        for number, data in unknown:
+            report.errors.append((number, f"category: unknown code “{data['category']}”"))
+        batch = [(n, d) for n, d in batch if not (d["category"] and d["category"] not in self.categories)]
+        # Within one batch the last line for an external id wins, as if imported in order.
+        by_external = {d["external_id"]: (n, d) for n, d in batch}
+        cached = (dict(self.teams), dict(self.agents))
+        try:
+            with transaction.atomic():
+                created, updated = self._write(list(by_external.values()))
+        except Exception as exc:  # noqa: BLE001 - isolate the failing line, keep the good ones
+            self.teams, self.agents = cached  # what the rolled-back batch made is gone
+            if len(by_external) == 1:
+                (number, _), = by_external.values()
+                report.errors.append((number, f"{type(exc).__name__}: {exc}"))
+                return
+            for item in by_external.values():
+                self.write([item], report)
+            return
+        report.created += created
+        report.updated += updated
+
+    def _write(self, batch: list[tuple[int, dict[str, Any]]]) -> tuple[int, int]:
+        self._ensure_people([d for _, d in batch])
+        customers = self._customers([d["customer"] for _, d in batch])
+        existing = Ticket.objects.in_bulk([d["external_id"] for _, d in batch], field_name="external_id")
+        new, changed = [], []
+        for _, data in batch:
+            ticket = existing.get(data["external_id"]) or Ticket(external_id=data["external_id"])
+            self._fill(ticket, data, customers[_customer_key(data["customer"])])
+            (changed if ticket.pk else new).append(ticket)
+        if new:
+            bulk_create_with_history(new, Ticket, batch_size=BATCH_SIZE, default_change_reason="import")
+        if changed:
+            bulk_update_with_history(changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import")
+        tickets = {t.external_id: t for t in [*new, *changed]}
+        self._messages(batch, tickets)
+        self._csat(batch, tickets)
+        return len(new), len(changed)
+
+    def _ensure_people(self, batch: list[dict[str, Any]]) -> None:
+        names = {d["team"] for d in batch if d["team"]} - set(self.teams)
+        for name in names:
+            self.teams[name] = Team.objects.get_or_create(name=name)[0]
+        usernames = {d["assignee"] for d in batch if d["assignee"]}
+        usernames |= {m["agent"] for d in batch for m in d["messages"] if m["agent"]}
+        usernames -= set(self.agents)
+        if not usernames:
+            return
+        for agent in Agent.objects.select_related("user").filter(user__username__in=usernames):
+            self.agents[agent.user.username] = agent
+        group = Group.objects.get(name=roles.AGENT)
+        for username in usernames - set(self.agents):
+            # Imported agents exist for the history; they cannot log in until given a password.
+            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            user.groups.add(group)
+            self.agents[username] = Agent.objects.get_or_create(user=user, defaults={"display_name": username})[0]
+
+    def _customers(self, lines: list[dict[str, Any]]) -> dict[str, Customer]:
+        found: dict[str, Customer] = {}
+        for field_name in ("external_id", "phone", "email"):
+            wanted = {c[field_name] for c in lines if c[field_name] and _customer_key(c) not in found}
+            if not wanted:
+                continue
+            matches = {getattr(c, field_name): c for c in Customer.objects.filter(**{f"{field_name}__in": wanted}).order_by("-pk")}
+            for line in lines:
+                key = _customer_key(line)
+                if key not in found and line[field_name] in matches:
+                    found[key] = matches[line[field_name]]
+        missing = {_customer_key(c): c for c in lines if _customer_key(c) not in found}
+        created = Customer.objects.bulk_create(
+            Customer(
+                external_id=c["external_id"], name=c["name"] or c["phone"] or c["email"] or c["external_id"],
+                phone=c["phone"], email=c["email"], tier=c.get("tier") or Customer.Tier.STANDARD,
+            )
+            for c in missing.values()
+        )
+        found.update(zip(missing, created, strict=True))
+        return found
+
+    def _fill(self, ticket: Ticket, data: dict[str, Any], customer: Customer) -> None:
+        messages = sorted(data["messages"], key=lambda m: m["sent_at"])
+        events = sorted(data["events"], key=lambda e: e["at"])
+        replies = [m["sent_at"] for m in messages if m["author"] == Message.AuthorKind.AGENT and not m["internal"]]
+        from_customer = [m["sent_at"] for m in messages if m["author"] == Message.AuthorKind.CUSTOMER]
+        if events:
+            status = events[-1]["status"]
+        else:
+            status = Ticket.Status.OPEN if replies else Ticket.Status.NEW
+        solved = [e["at"] for e in events if e["status"] == Ticket.Status.SOLVED]
+        closed = [e["at"] for e in events if e["status"] == Ticket.Status.CLOSED]
+        ticket.subject = data["subject"]
+        ticket.channel = data["channel"]
+        ticket.category = self.categories.get(data["category"]) if data["category"] else None
+        ticket.priority = data["priority"]
+        ticket.status = status
+        ticket.team = self.teams.get(data["team"]) if data["team"] else None
+        ticket.assignee = self.agents.get(data["assignee"]) if data["assignee"] else None
+        ticket.customer = customer
+        ticket.created_at = messages[0]["sent_at"]
+        ticket.updated_at = max([messages[-1]["sent_at"], *(e["at"] for e in events)])
+        ticket.first_response_at = replies[0] if replies else None
+        ticket.last_customer_message_at = from_customer[-1] if from_customer else None
+        ticket.solved_at = solved[-1] if solved and status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED) else None
+        ticket.closed_at = closed[-1] if closed and status == Ticket.Status.CLOSED else None
+
+    def _messages(self, batch: list[tuple[int, dict[str, Any]]], tickets: dict[str, Ticket]) -> None:
+        ids = [t.pk for t in tickets.values()]
+        seen = set(Message.objects.filter(ticket_id__in=ids).values_list("ticket_id", "channel_message_id"))
+        new = []
+        now = timezone.now()
+        for _, data in batch:
+            ticket = tickets[data["external_id"]]
+            for message in data["messages"]:
+                key = _message_key(message)
+                if (ticket.pk, key) in seen:
+                    continue
+                seen.add((ticket.pk, key))
+                new.append(
+                    Message(
+                        ticket_id=ticket.pk, author_kind=message["author"], is_internal=message["internal"],
+                        author_agent=self.agents.get(message["agent"]) if message["author"] == "agent" else None,
+                        body=message["body"], sent_at=message["sent_at"], created_at=now, channel_message_id=key,
+                    )
+                )
+        Message.objects.bulk_create(new, batch_size=2000)
+
+    def _csat(self, batch: list[tuple[int, dict[str, Any]]], tickets: dict[str, Ticket]) -> None:
+        ratings = [
+            Csat(ticket_id=tickets[d["external_id"]].pk, stars=d["csat"]["stars"], comment=d["csat"]["comment"], rated_at=d["csat"]["at"])
+            for _, d in batch
+            if d["csat"]
+        ]
+        if ratings:
+            Csat.objects.bulk_create(
+                ratings, update_conflicts=True, unique_fields=["ticket"], update_fields=["stars", "comment", "rated_at"]
+            )
+
+
+def _customer_key(line: dict[str, Any]) -> str:
+    return f"{line['external_id']}|{line['phone']}|{line['email']}"

@@ -1,0 +1,124 @@
+"""Conversations arriving from other systems: a new ticket, or a message in a conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from helpdesk.errors import DomainError
+from helpdesk.models import Team
+from helpdesk.services import find_or_create_customer
+
+from . import services
+from .models import Category, Message, Ticket
+
+
+def category_by_code(code: str | None) -> Category | None:
+    if not code:
+        return None
+    category = Category.objects.filter(code=code, is_active=True).first()
+    if category is None:
+        raise DomainError("invalid_category", _("Unknown category “%s”.") % code, field="category")
+    return category
+
+
+@transaction.atomic
+def create_ticket(
+    *,
+    subject: str,
+    channel: str,
+    customer: dict[str, Any],
+    message: dict[str, Any],
+    category: str | None = None,
+    priority: str = Ticket.Priority.NORMAL,
+    team: Team | None = None,
+    tags: list[str] | None = None,
+    external_id: str = "",
+    conversation_id: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> tuple[Ticket, bool]:
+    """Open a ticket for a customer matched (or made) from `customer`; returns (ticket, created).
+
+    A ticket with the same external id is returned as it was, created=False.
+    """
+    if external_id:
+        existing = Ticket.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    found = find_or_create_customer(**customer)
+    ticket = services.open_ticket(
+        customer=found,
+        subject=subject,
+        channel=channel,
+        body=message["body"],
+        sent_at=message.get("sent_at"),
+        channel_message_id=message.get("external_id", ""),
+        attachments=message.get("attachments", ()),
+        category=category_by_code(category),
+        priority=priority,
+        team=team,
+        external_id=external_id,
+        conversation_id=conversation_id,
+        actor=actor,
+    )
+    if tags:
+        services.add_tags(ticket=ticket, names=tags, actor=actor)
+    return ticket, True
+
+
+@dataclass(frozen=True)
+class Ingested:
+    ticket: Ticket
+    message: Message
+    ticket_created: bool
+
+
+@transaction.atomic
+def ingest_message(
+    *,
+    channel: str,
+    conversation_id: str,
+    customer: dict[str, Any],
+    body: str,
+    sent_at: datetime | None = None,
+    external_id: str = "",
+    attachments: list[dict[str, Any]] | None = None,
+    subject: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Ingested:
+    """A customer's chat message: joins the conversation's open ticket or opens one.
+
+    Writing after solve reopens the ticket (post_message's rule); writing after close starts
+    a new ticket linked to the closed one.
+    """
+    if not conversation_id.strip():
+        raise DomainError("required", _("A conversation id is required."), field="conversation_id")
+    latest = (
+        Ticket.objects.select_for_update(of=("self",))
+        .filter(channel=channel, conversation_id=conversation_id)
+        .order_by("-id")
+        .first()
+    )
+    if latest is not None and latest.status != Ticket.Status.CLOSED:
+        message = services.post_message(
+            ticket=latest, author_kind=Message.AuthorKind.CUSTOMER, body=body, sent_at=sent_at,
+            channel_message_id=external_id, attachments=attachments or (), actor=actor,
+        )
+        return Ingested(ticket=latest, message=message, ticket_created=False)
+    if latest is not None and external_id:
+        # A resend of a message the closed ticket already holds is not a new conversation.
+        seen = latest.messages.filter(channel_message_id=external_id).first()
+        if seen is not None:
+            return Ingested(ticket=latest, message=seen, ticket_created=False)
+    found = find_or_create_customer(**customer) if latest is None else latest.customer
+    ticket = services.open_ticket(
+        customer=found, subject=subject or body.strip()[:80], channel=channel, body=body, sent_at=sent_at,
+        channel_message_id=external_id, attachments=attachments or (), conversation_id=conversation_id,
+        previous_ticket=latest, actor=actor,
+    )
+    return Ingested(ticket=ticket, message=ticket.messages.get(), ticket_created=True)
