@@ -6,7 +6,8 @@ from rest_framework.routers import SimpleRouter
 from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet
 from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"  # /transition and /transition/ both work: integrators write either
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("teams", TeamViewSet, basename="team")

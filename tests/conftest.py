@@ -65,3 +65,39 @@ def ada(db) -> User:
 @pytest.fixture
 def olga(db) -> User:
     return _user("olga", None)
+
+
+@pytest.fixture
+def integration(db):
+    """A write key of an integration (the shop), acting as a user in the API Client role."""
+    from helpdesk.api_keys import create_api_key
+
+    api_key, plain = create_api_key(name="shop", scope="write")
+    return api_key, plain
+
+
+@pytest.fixture
+def api(integration):
+    """A DRF client authenticated with the integration's key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration[1]}")
+    return client
+
+
+@pytest.fixture
+def anonymous_api():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; ids repeat across tests on SQLite."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -63,7 +63,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     }
 
     def get_queryset(self) -> QuerySet[Ticket]:
-        return list_queryset(queries.visible_to(self.request.user))
+        visible = queries.visible_to(self.request.user)
+        return list_queryset(visible) if self.action in ("list", "retrieve") else visible
 
     def get_object(self) -> Ticket:
         pk = Ticket.pk_from_reference(self.kwargs["reference"])
