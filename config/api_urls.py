@@ -1,10 +1,13 @@
 """Everything under /api/v1/."""
 
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
+from helpdesk.api.fields import IdConverter
 from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet
 from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
+
+register_converter(IdConverter, "id")
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # /transition and /transition/ both work: integrators write either
@@ -16,6 +19,6 @@ router.register("agents", AgentViewSet, basename="agent")
 urlpatterns = [
     path("messages/ingest", IngestView.as_view(), name="message-ingest"),
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
-    path("customers/<int:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),
+    path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),
     *router.urls,
 ]

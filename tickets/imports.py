@@ -198,7 +198,7 @@ class _Importer:
     def _write(self, batch: list[tuple[int, dict[str, Any]]]) -> tuple[int, int]:
         self._ensure_people([d for _, d in batch])
         customers = self._customers([d["customer"] for _, d in batch])
-        existing = Ticket.objects.in_bulk([d["external_id"] for _, d in batch], field_name="external_id")
+        existing = {t.external_id: t for t in Ticket.objects.filter(external_id__in=[d["external_id"] for _, d in batch])}
         new, changed = [], []
         for _, data in batch:
             ticket = existing.get(data["external_id"]) or Ticket(external_id=data["external_id"])

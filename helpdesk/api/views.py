@@ -16,6 +16,7 @@ from helpdesk.queries import agent_of
 from helpdesk.services import set_presence
 
 from .base import ApiViewSet, CursorPagination
+from .fields import ID_REGEX
 from .serializers import AgentSerializer, CustomerSerializer, CustomerWriteSerializer, PresenceSerializer, TeamSerializer
 
 
@@ -33,6 +34,7 @@ class CustomerFilter(django_filters.FilterSet):
 class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Customers. Look one up with ?external_id=, ?phone= or ?email= (exact)."""
 
+    lookup_value_regex = ID_REGEX
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
@@ -63,6 +65,7 @@ class NamePagination(CursorPagination):
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     queryset = Team.objects.all()
     serializer_class = TeamSerializer
+    lookup_value_regex = ID_REGEX
     pagination_class = NamePagination
 
 
@@ -71,6 +74,7 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
 
     serializer_class = AgentSerializer
     pagination_class = NamePagination
+    lookup_value_regex = ID_REGEX
     filterset_fields = ["presence"]
     action_permissions = {"me": {"GET": None, "PATCH": None}}
 

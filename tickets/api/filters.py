@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from helpdesk.api.fields import IdFilter
 from helpdesk.models import Channel
 
 from ..models import Ticket
@@ -14,9 +15,9 @@ class TicketFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
-    team = django_filters.NumberFilter(field_name="team_id")
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    team = IdFilter(field_name="team_id")
+    assignee = IdFilter(field_name="assignee_id")
+    customer = IdFilter(field_name="customer_id")
     category = django_filters.CharFilter(field_name="category__code")
     external_id = django_filters.CharFilter()
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

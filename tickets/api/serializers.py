@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
 from helpdesk.pii import shown_contact
 
@@ -72,7 +73,7 @@ class TicketSerializer(serializers.ModelSerializer):
 class CustomerInputSerializer(serializers.Serializer):
     """Names a customer: by id, external id, phone or email; made from the rest if new."""
 
-    id = serializers.IntegerField(required=False, min_value=1)
+    id = id_field(required=False)
     external_id = serializers.CharField(required=False, max_length=200, default="")
     name = serializers.CharField(required=False, max_length=200, default="")
     phone = serializers.CharField(required=False, max_length=32, default="")
@@ -109,7 +110,7 @@ class TicketCreateSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     category = serializers.SlugField(required=False, allow_null=True, max_length=50)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.NORMAL)
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+    team = PrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
     external_id = serializers.CharField(required=False, max_length=200, default="")
     conversation_id = serializers.CharField(required=False, max_length=200, default="")
@@ -121,8 +122,8 @@ class TicketUpdateSerializer(serializers.Serializer):
     subject = serializers.CharField(max_length=255, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.SlugField(required=False, allow_null=True, max_length=50)
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
-    assignee = serializers.PrimaryKeyRelatedField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    team = PrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
+    assignee = PrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
 
 

@@ -1,0 +1,120 @@
+"""Webhooks: signed, delivered by Celery after commit, retried, logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from config.celery import app
+from helpdesk.models import WebhookDelivery, WebhookEndpoint
+from tickets import services
+
+from ..factories import CustomerFactory, TicketFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A local HTTP endpoint that records what it gets and answers with `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def eager():
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_a_change_is_posted_signed_after_commit(receiver, eager, django_capture_on_commit_callbacks):
+    WebhookEndpoint.objects.create(name="shop", url=receiver.url, secret="s3cret", events=["ticket.status_changed"])
+    ticket = TicketFactory(status="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_status(ticket=ticket, status="solved", reason="done")
+    ((headers, body),) = receiver.requests
+    payload = json.loads(body)
+    assert payload["event"] == "ticket.status_changed"
+    assert payload["data"]["reference"] == ticket.reference and payload["data"]["previous_status"] == "open"
+    expected = hmac.new(b"s3cret", headers["X-Helpdesk-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["X-Helpdesk-Signature"] == f"sha256={expected}"
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("delivered", 1, 200)
+
+
+def test_only_subscribed_events_are_sent_and_a_rollback_sends_nothing(receiver, eager, django_capture_on_commit_callbacks):
+    WebhookEndpoint.objects.create(name="shop", url=receiver.url, secret="x", events=["message.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = TicketFactory(status="open")
+        services.change_status(ticket=ticket, status="pending")
+    assert receiver.requests == []
+    with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+        from django.db import transaction
+
+        with transaction.atomic():
+            services.post_message(ticket=ticket, author_kind="customer", body="x")
+            raise RuntimeError("rolled back")
+    assert receiver.requests == [] and WebhookDelivery.objects.count() == 0
+
+
+def test_a_failing_endpoint_is_retried_then_marked_failed(eager, django_capture_on_commit_callbacks):
+    failing = Receiver(status=500)
+    try:
+        WebhookEndpoint.objects.create(name="down", url=failing.url, secret="x", events=["ticket.created"])
+        with django_capture_on_commit_callbacks(execute=True):
+            services.open_ticket(customer=CustomerFactory(), subject="s", channel="email", body="b")
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == "failed" and delivery.attempts == 9 and delivery.response_code == 500
+        assert len(failing.requests) == 9
+    finally:
+        failing.close()
+
+
+def test_the_request_only_queues_the_delivery(api, monkeypatch, django_capture_on_commit_callbacks):
+    from helpdesk import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.deliver_webhook_task, "delay", lambda pk: queued.append(pk))
+    WebhookEndpoint.objects.create(name="slow", url="http://127.0.0.1:9/never", secret="x", events=["ticket.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/v1/tickets/",
+            {"subject": "s", "channel": "email", "customer": {"name": "n"}, "message": {"body": "b"}},
+            format="json",
+        )
+    assert response.status_code == 201
+    assert queued == [WebhookDelivery.objects.get().pk]
+    assert WebhookDelivery.objects.get().status == "pending"
