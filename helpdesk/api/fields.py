@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 import django_filters
+from django import forms
 from rest_framework import serializers
 
 MAX_ID = 2**63 - 1
@@ -38,3 +41,18 @@ class IdConverter:
 
     def to_url(self, value: int) -> str:
         return str(value)
+
+
+class UtcDateTimeFormField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 instant in UTC: PostgreSQL refuses offsets past ±15:59 that Python allows."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        try:
+            parsed = super().to_python(value)
+            return parsed.astimezone(dt_timezone.utc) if parsed is not None else None
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeFormField

@@ -259,3 +259,9 @@ def test_message_errors_name_their_field(api):
     closed = api.post(url, {"author": "customer", "body": "hello"}, format="json")
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "ticket_closed"
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", ["1263-05-15T02:05:04.9-20:21", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_extreme_datetimes_in_filters_are_handled_not_500(api, value):
+    response = api.get(TICKETS, {"created_after": value})
+    assert response.status_code in (200, 400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 
 import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the test worker
@@ -21,17 +22,9 @@ S = Ticket.Status
 
 
 @pytest.fixture
-def isolated_broker(tmp_path):
-    """With the filesystem broker, use a private folder so a running dev worker takes nothing."""
-    saved = dict(app.conf.broker_transport_options or {})
-    if app.conf.broker_url.startswith("filesystem://"):
-        queue, control = tmp_path / "queue", tmp_path / "control"
-        queue.mkdir(), control.mkdir()
-        app.conf.broker_transport_options = {
-            "data_folder_in": str(queue), "data_folder_out": str(queue), "control_folder": str(control)
-        }
-    yield app
-    app.conf.broker_transport_options = saved
+def queue() -> str:
+    """A queue of the test's own, so a dev worker running on this machine takes nothing."""
+    return f"test-{uuid.uuid4().hex}"
 
 
 def wait_for(predicate, timeout: float = 30.0) -> bool:
@@ -45,7 +38,7 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_real_worker_closes_tickets_left_solved(isolated_broker):
+def test_a_real_worker_closes_tickets_left_solved(queue):
     old = TicketFactory(status=S.SOLVED, solved_at=timezone.now() - timedelta(days=10))
     fresh = TicketFactory(status=S.SOLVED, solved_at=timezone.now())
     finished = []
@@ -56,10 +49,10 @@ def test_a_real_worker_closes_tickets_left_solved(isolated_broker):
 
     task_postrun.connect(count, weak=False)
     try:
-        with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=20):
-            close_solved_tickets_task.delay()
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=[queue]):
+            close_solved_tickets_task.apply_async(queue=queue)
             assert wait_for(lambda: len(finished) == 1)
-            close_solved_tickets_task.delay()  # a repeat changes nothing
+            close_solved_tickets_task.apply_async(queue=queue)  # a repeat changes nothing
             assert wait_for(lambda: len(finished) == 2)
     finally:
         task_postrun.disconnect(count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from helpdesk.api.fields import IdFilter
+from helpdesk.api.fields import IdFilter, UtcDateTimeFilter
 from helpdesk.models import Channel
 
 from ..models import Ticket
@@ -20,9 +20,9 @@ class TicketFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     category = django_filters.CharFilter(field_name="category__code")
     external_id = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gt")
     q = django_filters.CharFilter(method="search", label="Reference or words of the subject")
 
     class Meta:
