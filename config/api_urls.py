@@ -4,7 +4,7 @@ from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from helpdesk.api.fields import IdConverter
-from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet
+from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet, WhoAmIView
 from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
 
 register_converter(IdConverter, "id")
@@ -17,6 +17,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("agents", AgentViewSet, basename="agent")
 
 urlpatterns = [
+    path("me", WhoAmIView.as_view(), name="whoami"),
     path("messages/ingest", IngestView.as_view(), name="message-ingest"),
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
     path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),

@@ -55,3 +55,9 @@ class AgentSerializer(serializers.ModelSerializer):
 
 class PresenceSerializer(serializers.Serializer):
     presence = serializers.ChoiceField(choices=Agent.Presence.choices)
+
+
+class WhoAmISerializer(serializers.Serializer):
+    username = serializers.CharField()
+    key = serializers.CharField(allow_null=True)
+    scope = serializers.CharField(allow_null=True)

@@ -7,17 +7,27 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, Customer, Team
+from helpdesk.models import Agent, ApiKey, Customer, Team
 from helpdesk.queries import agent_of
 from helpdesk.services import set_presence
 
+from .auth import KeyScope
 from .base import ApiViewSet, CursorPagination
 from .fields import ID_REGEX
-from .serializers import AgentSerializer, CustomerSerializer, CustomerWriteSerializer, PresenceSerializer, TeamSerializer
+from .serializers import (
+    AgentSerializer,
+    CustomerSerializer,
+    CustomerWriteSerializer,
+    PresenceSerializer,
+    TeamSerializer,
+    WhoAmISerializer,
+)
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -93,3 +103,20 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
             serializer.is_valid(raise_exception=True)
             set_presence(agent=agent, presence=serializer.validated_data["presence"])
         return Response(AgentSerializer(self.get_queryset().get(pk=agent.pk)).data)
+
+
+class WhoAmIView(APIView):
+    """Who the key or session acts as: a cheap way for an integrator to check their key."""
+
+    permission_classes = [IsAuthenticated, KeyScope]
+
+    @extend_schema(responses=WhoAmISerializer)
+    def get(self, request: Request) -> Response:
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "key": api_key.name if api_key else None,
+                "scope": api_key.scope if api_key else None,
+            }
+        )

@@ -114,3 +114,7 @@ def test_each_key_has_its_own_budget_and_a_429_says_when_to_retry(api, settings,
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
     assert client.get(TICKETS).status_code == 200
     cache.clear()
+
+
+def test_an_integrator_checks_their_key(api):
+    assert api.get("/api/v1/me").json() == {"username": "api-shop", "key": "shop", "scope": "write"}
