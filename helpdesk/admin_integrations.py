@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from .admin_history import AuditedAdmin
 from .api_keys import create_api_key, revoke_api_key
 from .models import ApiKey, WebhookDelivery, WebhookEndpoint
+from .webhooks import forget_endpoints
 
 
 class ApiKeyCreationForm(forms.ModelForm):
@@ -100,6 +101,18 @@ class WebhookEndpointAdmin(AuditedAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "url", "is_active", "created_at"]
     inlines = [DeliveryInline]
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        forget_endpoints()
+
+    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
+        super().delete_model(request, obj)
+        forget_endpoints()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        super().delete_queryset(request, queryset)
+        forget_endpoints()
 
 
 @admin.register(WebhookDelivery)

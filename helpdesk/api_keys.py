@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, Group, User
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,6 +19,9 @@ from .models import ApiKey
 
 KEY_PREFIX = "hd_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long a key's user's permissions and roles are cached: a role change reaches API keys
+# within this time (revoking the key itself takes effect at once).
+PERMISSION_CACHE_SECONDS = 60
 
 
 def _hash(secret: str) -> str:
@@ -66,7 +70,18 @@ def key_for(plain: str) -> ApiKey | None:
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+    _load_permissions(api_key.user)
     return api_key
+
+
+def _load_permissions(user: User) -> None:
+    """Fill the user's permission and role caches from the shared cache (3 queries saved a request)."""
+    cache_key = f"helpdesk:api-user-perms:{user.pk}"
+    cached = cache.get(cache_key)
+    if cached is None:
+        cached = (set(user.get_all_permissions()), set(user.groups.values_list("name", flat=True)))
+        cache.set(cache_key, cached, PERMISSION_CACHE_SECONDS)
+    user._perm_cache, user._helpdesk_roles = cached
 
 
 def revoke_api_key(*, api_key: ApiKey) -> ApiKey:

@@ -47,12 +47,15 @@ def find_or_create_customer(
     if customer is None:
         if not (name or phone or email or external_id):
             raise DomainError("required", _("Give the customer's id, external id, name, phone or email."), field="name")
+        fields = {
+            "external_id": external_id, "name": name or phone or email or external_id, "phone": phone,
+            "email": email, "tier": tier or Customer.Tier.STANDARD,
+        }
+        if not external_id:
+            return Customer.objects.create(**fields)
         try:
             with transaction.atomic():
-                return Customer.objects.create(
-                    external_id=external_id, name=name or phone or email or external_id, phone=phone,
-                    email=email, tier=tier or Customer.Tier.STANDARD,
-                )
+                return Customer.objects.create(**fields)
         except IntegrityError:
             # Another request created the same external id a moment ago: use theirs.
             customer = Customer.objects.get(external_id=external_id)

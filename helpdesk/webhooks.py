@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -36,15 +37,32 @@ def emit(event: str, data: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _queue(event, payload))
 
 
+ENDPOINTS_CACHE_KEY = "helpdesk:webhook-endpoints"
+
+
+def subscribed_endpoint_ids(event: str) -> list[int]:
+    """Active endpoints that want `event`; cached briefly, since nearly every write emits one."""
+    endpoints = cache.get(ENDPOINTS_CACHE_KEY)
+    if endpoints is None:
+        endpoints = list(WebhookEndpoint.objects.filter(is_active=True).values_list("id", "events"))
+        cache.set(ENDPOINTS_CACHE_KEY, endpoints, 30)
+    return [pk for pk, events in endpoints if event in events]
+
+
+def forget_endpoints() -> None:
+    """Call after changing endpoints, so the next event sees the change at once."""
+    cache.delete(ENDPOINTS_CACHE_KEY)
+
+
 def _queue(event: str, payload: dict[str, Any]) -> None:
     from .tasks import deliver_webhook_task
 
-    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).only("id", "events") if event in e.events]
-    if not endpoints:
+    endpoint_ids = subscribed_endpoint_ids(event)
+    if not endpoint_ids:
         return
     payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(endpoint_id=endpoint.pk, event=event, payload=payload) for endpoint in endpoints
+        WebhookDelivery(endpoint_id=pk, event=event, payload=payload) for pk in endpoint_ids
     )
     for delivery in deliveries:
         deliver_webhook_task.delay(delivery.pk)

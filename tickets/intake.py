@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -17,14 +18,25 @@ from helpdesk.services import find_or_create_customer
 from . import services
 from .models import Category, Message, Ticket
 
+CATEGORY_CACHE_KEY = "helpdesk:active-categories"
+
 
 def category_by_code(code: str | None) -> Category | None:
     if not code:
         return None
-    category = Category.objects.filter(code=code, is_active=True).first()
+    category = active_categories().get(code)
     if category is None:
         raise DomainError("invalid_category", _("Unknown category “%s”.") % code, field="category")
     return category
+
+
+def active_categories() -> dict[str, Category]:
+    """Active categories by code, cached briefly: every created ticket names one."""
+    categories = cache.get(CATEGORY_CACHE_KEY)
+    if categories is None:
+        categories = {c.code: c for c in Category.objects.filter(is_active=True)}
+        cache.set(CATEGORY_CACHE_KEY, categories, 30)
+    return categories
 
 
 @transaction.atomic

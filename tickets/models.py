@@ -122,7 +122,8 @@ class Ticket(models.Model):
     solved_at = models.DateTimeField(_("solved"), null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
 
-    history = HistoricalRecords(m2m_fields=[tags], excluded_fields=["updated_at"])
+    # updated_at is recorded too: excluding a field makes simple-history re-read it on save.
+    history = HistoricalRecords(m2m_fields=[tags])
 
     class Meta:
         verbose_name = _("ticket")

@@ -131,13 +131,14 @@ def open_ticket(
     )
     if actor is not None:
         ticket._history_user = actor
-    try:
-        with transaction.atomic():
-            ticket.save()
-    except IntegrityError:
-        if not external_id:
-            raise
-        return Ticket.objects.get(external_id=external_id)  # a concurrent retry won
+    if not external_id:
+        ticket.save()
+    else:
+        try:
+            with transaction.atomic():
+                ticket.save()
+        except IntegrityError:
+            return Ticket.objects.get(external_id=external_id)  # a concurrent retry won
     message = Message.objects.create(
         ticket=ticket,
         author_kind=Message.AuthorKind.CUSTOMER,

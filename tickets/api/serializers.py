@@ -14,26 +14,30 @@ from helpdesk.pii import shown_contact
 from ..models import Message, Ticket
 
 
-class TeamRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Team
-        fields = ["id", "name"]
+# Output serializers are plain Serializers with their fields spelt out: a ModelSerializer
+# rebuilds its fields from the model on every instance, which costs more than the query.
 
 
-class AgentRefSerializer(serializers.ModelSerializer):
+class TeamRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class AgentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
-
-    class Meta:
-        model = Agent
-        fields = ["id", "username", "display_name"]
+    display_name = serializers.CharField(read_only=True)
 
 
-class CustomerBriefSerializer(serializers.ModelSerializer):
+class CustomerBriefSerializer(serializers.Serializer):
     """A customer as the reader may see them: contact details masked without the PII right."""
 
-    class Meta:
-        model = Customer
-        fields = ["id", "external_id", "name", "tier", "phone", "email"]
+    id = serializers.IntegerField(read_only=True)
+    external_id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    tier = serializers.CharField(read_only=True)
+    phone = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True)
 
     def to_representation(self, customer: Customer) -> dict[str, Any]:
         data = super().to_representation(customer)
@@ -41,33 +45,42 @@ class CustomerBriefSerializer(serializers.ModelSerializer):
         return data
 
 
-class TicketSerializer(serializers.ModelSerializer):
+class TicketSerializer(serializers.Serializer):
     reference = serializers.CharField(read_only=True)
-    external_id = serializers.CharField(read_only=True, allow_null=True)
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    team = TeamRefSerializer(read_only=True)
-    assignee = AgentRefSerializer(read_only=True)
+    external_id = serializers.SerializerMethodField()
+    subject = serializers.CharField(read_only=True)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, read_only=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, read_only=True)
+    category = serializers.SerializerMethodField()
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, read_only=True)
+    team = TeamRefSerializer(read_only=True, allow_null=True)
+    assignee = AgentRefSerializer(read_only=True, allow_null=True)
     customer = CustomerBriefSerializer(read_only=True)
-    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    tags = serializers.SerializerMethodField()
+    conversation_id = serializers.CharField(read_only=True)
     previous_ticket = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    first_response_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_customer_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    solved_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
-    class Meta:
-        model = Ticket
-        fields = [
-            "reference", "external_id", "subject", "status", "channel", "category", "priority", "team",
-            "assignee", "customer", "tags", "conversation_id", "previous_ticket", "created_at", "updated_at",
-            "first_response_at", "last_customer_message_at", "solved_at", "closed_at",
-        ]
-        read_only_fields = fields
-
-    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
-        data = super().to_representation(ticket)
-        data["external_id"] = ticket.external_id or None
-        return data
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_external_id(self, ticket: Ticket) -> str | None:
+        return ticket.external_id or None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_previous_ticket(self, ticket: Ticket) -> str | None:
         return Ticket(pk=ticket.previous_ticket_id).reference if ticket.previous_ticket_id else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="The category's code."))
+    def get_category(self, ticket: Ticket) -> str | None:
+        return ticket.category.code if ticket.category_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, ticket: Ticket) -> list[str]:
+        return [tag.name for tag in ticket.tags.all()]
 
 
 class CustomerInputSerializer(serializers.Serializer):
@@ -132,16 +145,16 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, max_length=200, default="")
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
     author = serializers.CharField(source="author_kind", read_only=True)
-    agent = AgentRefSerializer(source="author_agent", read_only=True)
+    agent = AgentRefSerializer(source="author_agent", read_only=True, allow_null=True)
     internal = serializers.BooleanField(source="is_internal", read_only=True)
+    body = serializers.CharField(read_only=True)
+    attachments = serializers.JSONField(read_only=True)
+    sent_at = serializers.DateTimeField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
     external_id = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Message
-        fields = ["id", "author", "agent", "internal", "body", "attachments", "sent_at", "created_at", "external_id"]
-        read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, message: Message) -> str | None:

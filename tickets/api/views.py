@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -76,8 +76,16 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         self.check_object_permissions(self.request, ticket)
         return ticket
 
-    def _render(self, ticket: Ticket, status_code: int = status.HTTP_200_OK) -> Response:
-        ticket = list_queryset(Ticket.objects.filter(pk=ticket.pk)).get()
+    def _render(
+        self, ticket: Ticket, status_code: int = status.HTTP_200_OK, fresh: bool = False, tagged: bool = True
+    ) -> Response:
+        """The ticket's JSON. A ticket the services just made already holds its relations."""
+        if fresh and tagged:
+            prefetch_related_objects([ticket], "tags")
+        elif fresh:
+            ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}  # just made: no tags
+        else:
+            ticket = list_queryset(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(TicketSerializer(ticket, context=self.get_serializer_context()).data, status=status_code)
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer, 200: TicketSerializer})
@@ -89,7 +97,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             category=data.get("category"), priority=data["priority"], team=data.get("team"), tags=data.get("tags"),
             external_id=data["external_id"], conversation_id=data["conversation_id"], actor=request.user,
         )
-        return self._render(ticket, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        if not created:
+            return self._render(ticket)
+        return self._render(ticket, status.HTTP_201_CREATED, fresh=True, tagged=bool(data.get("tags")))
 
     @extend_schema(request=TicketUpdateSerializer, responses=TicketSerializer)
     def partial_update(self, request: Request, reference: str) -> Response:
