@@ -125,15 +125,22 @@ def throughput(key: str, seconds: int, rounds: int) -> None:
 def fill_tickets(total: int) -> None:
     """Insert tickets in SQL up to `total`: the list endpoint reads tickets, not conversations."""
     psql(
+        """
+        INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, first_seen_at, created_at)
+        SELECT '', '客户 ' || g, '137' || lpad(g::text, 8, '0'), '', 'standard', now(), now()
+        FROM generate_series((SELECT count(*) FROM helpdesk_customer) + 1, 5000) AS g
+        """
+    )
+    psql(
         f"""
         INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, category_id,
             priority, status, team_id, assignee_id, created_at, updated_at)
         SELECT '批量工单 ' || g, '', '', c.ids[1 + g % array_length(c.ids, 1)],
-            (ARRAY['web_chat','app_chat','wechat','email','phone'])[1 + g % 5],
-            cat.ids[1 + g % array_length(cat.ids, 1)],
-            (ARRAY['low','normal','high','urgent'])[1 + g % 4],
-            (ARRAY['new','open','pending','on_hold','solved','closed'])[1 + g % 6],
-            t.ids[1 + g % array_length(t.ids, 1)], a.ids[1 + g % array_length(a.ids, 1)],
+            (ARRAY['web_chat','app_chat','wechat','email','phone'])[1 + (g * 7919) % 5],
+            cat.ids[1 + (g * 104729) % array_length(cat.ids, 1)],
+            (ARRAY['low','normal','high','urgent'])[1 + (g * 31) % 7 % 4],
+            (ARRAY['new','open','pending','on_hold','solved','closed'])[1 + (g * 13) % 11 % 6],
+            t.ids[1 + (g * 17) % 13 % array_length(t.ids, 1)], a.ids[1 + (g * 53) % 19 % array_length(a.ids, 1)],
             now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval
         FROM generate_series((SELECT count(*) FROM tickets_ticket) + 1, {total}) AS g,
             (SELECT array_agg(id) AS ids FROM helpdesk_customer) c,
@@ -192,6 +199,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--skip-list", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -200,7 +208,8 @@ def main() -> None:
     server = gunicorn(args.workers)
     try:
         print(f"gunicorn {args.workers} workers, PostgreSQL, wrk 2 threads / 8 connections, {args.seconds}s x {args.rounds}")
-        throughput(key, args.seconds, args.rounds)
+        if not args.skip_throughput:
+            throughput(key, args.seconds, args.rounds)
         if not args.skip_list:
             psql("TRUNCATE tickets_ticket, tickets_message, tickets_historicalticket CASCADE")
             list_latency(key, args.big, args.requests)

@@ -12,9 +12,11 @@ from ..models import Ticket
 
 
 class TicketFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
-    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
+    # distinct=False: these filter the ticket's own columns, so no row can repeat, and a
+    # DISTINCT would sort every matching row before the page is cut.
+    status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices, distinct=False)
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices, distinct=False)
     team = IdFilter(field_name="team_id")
     assignee = IdFilter(field_name="assignee_id")
     customer = IdFilter(field_name="customer_id")
