@@ -33,10 +33,14 @@ test: install
 check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# zh-hans is translated by hand (make sure `msgattrib --untranslated` and `--only-fuzzy` print
+# nothing); English is the source language, so its catalog is generated from the template.
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans -l en --no-obsolete --no-fuzzy-matching --ignore=.venv --ignore=var --ignore=tests
-	msgen locale/en/LC_MESSAGES/django.po -o locale/en/LC_MESSAGES/django.po
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --keep-pot --ignore=.venv --ignore=var --ignore=tests --ignore=bench
+	msginit --no-translator --no-wrap -l en -i locale/django.pot -o locale/en/LC_MESSAGES/django.po
+	rm locale/django.pot
 	$(BIN)/python manage.py compilemessages --ignore=.venv
+	msgattrib --untranslated --only-fuzzy locale/zh_Hans/LC_MESSAGES/django.po
 
 clean:
 	rm -rf var/celery var/celerybeat-schedule*
