@@ -33,10 +33,10 @@ TICKET_FIELDS = [
 
 
 class CustomerLine(serializers.Serializer):
-    external_id = serializers.CharField(max_length=200, required=False, default="")
-    name = serializers.CharField(max_length=200, required=False, default="")
-    phone = serializers.CharField(max_length=32, required=False, default="")
-    email = serializers.EmailField(required=False, default="")
+    external_id = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+    email = serializers.EmailField(required=False, default="", allow_blank=True)
     tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +46,9 @@ class CustomerLine(serializers.Serializer):
 
 
 class MessageLine(serializers.Serializer):
-    external_id = serializers.CharField(max_length=200, required=False, default="")
+    external_id = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     author = serializers.ChoiceField(choices=Message.AuthorKind.choices)
-    agent = serializers.CharField(max_length=150, required=False, default="")
+    agent = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
     body = serializers.CharField(trim_whitespace=False)
     sent_at = serializers.DateTimeField()
     internal = serializers.BooleanField(default=False)
@@ -77,8 +77,8 @@ class TicketLine(serializers.Serializer):
     category = serializers.SlugField(required=False, allow_null=True, default=None)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.NORMAL)
     customer = CustomerLine()
-    team = serializers.CharField(max_length=100, required=False, default="")
-    assignee = serializers.CharField(max_length=150, required=False, default="")
+    team = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    assignee = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
     messages = MessageLine(many=True, allow_empty=False)
     events = EventLine(many=True, required=False, default=list)
     csat = CsatLine(required=False, allow_null=True, default=None)
@@ -199,19 +199,25 @@ class _Importer:
         self._ensure_people([d for _, d in batch])
         customers = self._customers([d["customer"] for _, d in batch])
         existing = {t.external_id: t for t in Ticket.objects.filter(external_id__in=[d["external_id"] for _, d in batch])}
-        new, changed = [], []
+        new, matched, changed = [], [], []
         for _, data in batch:
             ticket = existing.get(data["external_id"]) or Ticket(external_id=data["external_id"])
+            before = _values(ticket) if ticket.pk else None
             self._fill(ticket, data, customers[_customer_key(data["customer"])])
-            (changed if ticket.pk else new).append(ticket)
+            if ticket.pk is None:
+                new.append(ticket)
+            else:
+                matched.append(ticket)
+                if _values(ticket) != before:  # a re-import of the same history writes nothing
+                    changed.append(ticket)
         if new:
             bulk_create_with_history(new, Ticket, batch_size=BATCH_SIZE, default_change_reason="import")
         if changed:
             bulk_update_with_history(changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import")
-        tickets = {t.external_id: t for t in [*new, *changed]}
+        tickets = {t.external_id: t for t in [*new, *matched]}
         self._messages(batch, tickets)
         self._csat(batch, tickets)
-        return len(new), len(changed)
+        return len(new), len(matched)
 
     def _ensure_people(self, batch: list[dict[str, Any]]) -> None:
         names = {d["team"] for d in batch if d["team"]} - set(self.teams)
@@ -313,6 +319,10 @@ class _Importer:
             Csat.objects.bulk_create(
                 ratings, update_conflicts=True, unique_fields=["ticket"], update_fields=["stars", "comment", "rated_at"]
             )
+
+
+def _values(ticket: Ticket) -> tuple[Any, ...]:
+    return tuple(getattr(ticket, Ticket._meta.get_field(name).attname) for name in TICKET_FIELDS)
 
 
 def _customer_key(line: dict[str, Any]) -> str:

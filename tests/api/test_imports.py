@@ -121,3 +121,14 @@ def test_the_api_takes_the_same_lines(api):
 def test_the_import_api_needs_write_rights(client, iris):
     client.force_login(iris)
     assert client.post("/api/v1/imports/tickets", line(), content_type="application/x-ndjson").status_code == 403
+
+
+def test_reimporting_the_same_history_writes_no_audit_rows(tmp_path):
+    path = write(tmp_path, line())
+    call_command("import_tickets", str(path))
+    ticket = Ticket.objects.get()
+    rows = ticket.history.count()
+    call_command("import_tickets", str(path))
+    assert ticket.history.count() == rows
+    call_command("import_tickets", str(write(tmp_path, line(subject="包裹找到了"))))
+    assert ticket.history.count() == rows + 1
