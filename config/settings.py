@@ -251,6 +251,20 @@ _beat = {
         beat_crontab("close_solved_tickets", "*/10 * * * *"),
         9 * 60,
     ),
+    # Queue again webhook deliveries whose task was lost. Every 5 minutes:
+    # https://crontab.guru/#*/5_*_*_*_*
+    "requeue-webhook-deliveries": (
+        "helpdesk.requeue_webhook_deliveries",
+        beat_crontab("requeue_webhook_deliveries", "*/5 * * * *"),
+        4 * 60,
+    ),
+    # Forget Idempotency-Key results after 24 hours. Daily at 04:17:
+    # https://crontab.guru/#17_4_*_*_*
+    "purge-idempotency-keys": (
+        "helpdesk.purge_idempotency_keys",
+        beat_crontab("purge_idempotency_keys", "17 4 * * *"),
+        3600,
+    ),
 }
 CELERY_BEAT_SCHEDULE = {
     key: {"task": task, "schedule": schedule, "options": {"expires": expires}}

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import JsonResponse
+from django.views import defaults
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -10,3 +12,19 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+
+def _json_or_html(status: int, default_view):
+    """Under /api/ errors keep the API's JSON shape; elsewhere Django's pages."""
+
+    def view(request, exception=None):
+        if request.path.startswith("/api/"):
+            message = "Not found." if status == 404 else "Server error."
+            return JsonResponse({"error": {"code": "not_found" if status == 404 else "server_error", "message": message, "fields": {}}}, status=status)
+        return default_view(request, exception) if exception is not None else default_view(request)
+
+    return view
+
+
+handler404 = _json_or_html(404, defaults.page_not_found)
+handler500 = _json_or_html(500, defaults.server_error)

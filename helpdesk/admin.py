@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from .admin_history import AuditedAdmin
 from .models import Agent, Customer, CustomerIdentity, Skill, Tag, Team
 from .pii import can_see_pii, shown_contact
-from .queries import agent_of
+from .queries import agents_visible_to
 from .roles import is_administrator
 
 admin.site.site_header = _("Helpdesk administration")
@@ -47,13 +47,7 @@ class AgentAdmin(AuditedAdmin):
 
     def get_queryset(self, request: HttpRequest):
         # A team lead manages the agents of their own teams, not the whole organisation.
-        queryset = super().get_queryset(request)
-        if is_administrator(request.user):
-            return queryset
-        agent = agent_of(request.user)
-        if agent is None:
-            return queryset.none()
-        return queryset.filter(teams__in=agent.teams.values("pk")).distinct()
+        return super().get_queryset(request).filter(pk__in=agents_visible_to(request.user).values("pk"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
         # Only administrators move agents between teams or re-point them to another user,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from django.db.models import QuerySet
+
 from .models import Agent
+from .roles import sees_everything
 
 
 def agent_of(user: AbstractBaseUser | AnonymousUser) -> Agent | None:
@@ -15,3 +18,13 @@ def agent_of(user: AbstractBaseUser | AnonymousUser) -> Agent | None:
         return user.agent
     except Agent.DoesNotExist:
         return None
+
+
+def agents_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Agent]:
+    """The agents `user` may see: everyone for roles that work across teams, else their teams'."""
+    if sees_everything(user):
+        return Agent.objects.all()
+    agent = agent_of(user)
+    if agent is None:
+        return Agent.objects.none()
+    return Agent.objects.filter(teams__in=agent.teams.values("pk")).distinct()

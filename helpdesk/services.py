@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, Customer
+from helpdesk.models import Agent, Customer, IdempotentRequest
 
 
 @transaction.atomic
@@ -80,3 +80,10 @@ def _match_customer(*, external_id: str, phone: str, email: str) -> Customer | N
             if customer is not None:
                 return customer
     return None
+
+
+def purge_idempotency_keys() -> int:
+    """Forget Idempotency-Key results past their 24 hours; returns how many."""
+    cutoff = timezone.now() - IdempotentRequest.RETENTION
+    deleted, _counts = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

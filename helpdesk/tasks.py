@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import webhooks
+from . import services, webhooks
 
 
 @shared_task(
@@ -21,3 +21,15 @@ from . import webhooks
 def deliver_webhook_task(self, delivery_id: int) -> None:
     """Post one webhook delivery; retried with exponential backoff for about a day."""
     webhooks.deliver(delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="helpdesk.requeue_webhook_deliveries", ignore_result=True)
+def requeue_webhook_deliveries_task() -> int:
+    """The safety net for deliveries whose task never reached the broker."""
+    return webhooks.requeue_stalled_deliveries()
+
+
+@shared_task(name="helpdesk.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys_task() -> int:
+    """Forget Idempotency-Key results older than their 24 hours."""
+    return services.purge_idempotency_keys()

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -29,12 +30,40 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def emit(event: str, data: dict[str, Any]) -> None:
-    """Queue `event` for every endpoint that wants it, once the current transaction commits.
+    """Record `event` for every endpoint that wants it, in the caller's transaction, and queue
+    the deliveries once it commits.
 
-    A rolled-back change sends nothing, and a slow endpoint never slows the request.
+    A rolled-back change sends nothing; a slow endpoint never slows the request; a delivery
+    whose task was lost (broker down at commit) is queued again by requeue_stalled_deliveries.
     """
-    payload = {"event": event, "occurred_at": timezone.now(), "data": data}
-    transaction.on_commit(lambda: _queue(event, payload))
+    endpoint_ids = subscribed_endpoint_ids(event)
+    if not endpoint_ids:
+        return
+    payload = json.loads(json.dumps({"event": event, "occurred_at": timezone.now(), "data": data}, cls=DjangoJSONEncoder))
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint_id=pk, event=event, payload=payload) for pk in endpoint_ids
+    )
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _send(ids), robust=True)
+
+
+def _send(delivery_ids: list[int]) -> None:
+    from .tasks import deliver_webhook_task
+
+    for pk in delivery_ids:
+        deliver_webhook_task.delay(pk)
+
+
+def requeue_stalled_deliveries(*, older_than: timedelta = timedelta(minutes=5), limit: int = 1000) -> int:
+    """Queue again deliveries never attempted: their task was lost. Returns how many."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, attempts=0, created_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    _send(ids)
+    return len(ids)
 
 
 ENDPOINTS_CACHE_KEY = "helpdesk:webhook-endpoints"
@@ -52,20 +81,6 @@ def subscribed_endpoint_ids(event: str) -> list[int]:
 def forget_endpoints() -> None:
     """Call after changing endpoints, so the next event sees the change at once."""
     cache.delete(ENDPOINTS_CACHE_KEY)
-
-
-def _queue(event: str, payload: dict[str, Any]) -> None:
-    from .tasks import deliver_webhook_task
-
-    endpoint_ids = subscribed_endpoint_ids(event)
-    if not endpoint_ids:
-        return
-    payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(endpoint_id=pk, event=event, payload=payload) for pk in endpoint_ids
-    )
-    for delivery in deliveries:
-        deliver_webhook_task.delay(delivery.pk)
 
 
 class DeliveryFailed(Exception):

@@ -164,6 +164,10 @@ def _message_key(message: dict[str, Any]) -> str:
     return f"import:{digest}"
 
 
+class ImportLineError(Exception):
+    """A line names something the import may not create or change."""
+
+
 class _Importer:
     """Caches teams, agents and categories across batches; writes one batch at a time."""
 
@@ -187,7 +191,8 @@ class _Importer:
             self.teams, self.agents = cached  # what the rolled-back batch made is gone
             if len(by_external) == 1:
                 (number, _), = by_external.values()
-                report.errors.append((number, f"{type(exc).__name__}: {exc}"))
+                reason = str(exc) if isinstance(exc, ImportLineError) else f"{type(exc).__name__}: {exc}"
+                report.errors.append((number, reason))
                 return
             for item in by_external.values():
                 self.write([item], report)
@@ -231,14 +236,18 @@ class _Importer:
         for agent in Agent.objects.select_related("user").filter(user__username__in=usernames):
             self.agents[agent.user.username] = agent
         group = Group.objects.get(name=roles.AGENT)
-        for username in usernames - set(self.agents):
+        missing = usernames - set(self.agents)
+        taken = set(User.objects.filter(username__in=missing).values_list("username", flat=True))
+        if taken:
+            # An import never turns an existing user (an administrator, say) into an agent.
+            raise ImportLineError(f"user “{sorted(taken)[0]}” exists and is not an agent")
+        for username in missing:
             # Imported agents exist for the history; they cannot log in until given a password.
-            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
-            if created:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+            user = User(username=username, is_staff=True)
+            user.set_unusable_password()
+            user.save()
             user.groups.add(group)
-            self.agents[username] = Agent.objects.get_or_create(user=user, defaults={"display_name": username})[0]
+            self.agents[username] = Agent.objects.create(user=user, display_name=username)
 
     def _customers(self, lines: list[dict[str, Any]]) -> dict[str, Customer]:
         found: dict[str, Customer] = {}

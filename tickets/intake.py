@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
@@ -62,25 +62,38 @@ def create_ticket(
         existing = Ticket.objects.filter(external_id=external_id).first()
         if existing is not None:
             return existing, False
+    if conversation_id and Ticket.objects.filter(channel=channel, conversation_id=conversation_id).exclude(
+        status=Ticket.Status.CLOSED
+    ).exists():
+        raise DomainError(
+            "duplicate", _("This conversation has an open ticket; post to its messages."), field="conversation_id"
+        )
     found = find_or_create_customer(**customer)
-    ticket = services.open_ticket(
-        customer=found,
-        subject=subject,
-        channel=channel,
-        body=message["body"],
-        sent_at=message.get("sent_at"),
-        channel_message_id=message.get("external_id", ""),
-        attachments=message.get("attachments", ()),
-        category=category_by_code(category),
-        priority=priority,
-        team=team,
-        external_id=external_id,
-        conversation_id=conversation_id,
-        actor=actor,
-    )
+    try:
+        ticket = _open(
+            customer=found, subject=subject, channel=channel, message=message, category=category,
+            priority=priority, team=team, external_id=external_id, conversation_id=conversation_id, actor=actor,
+        )
+    except DomainError as error:
+        if error.code != "duplicate" or not external_id:
+            raise
+        return Ticket.objects.get(external_id=external_id), False  # a concurrent retry won
     if tags:
         services.add_tags(ticket=ticket, names=tags, actor=actor)
     return ticket, True
+
+
+def _open(*, customer: Any, message: dict[str, Any], category: str | None, **fields: Any) -> Ticket:
+    with transaction.atomic():  # a savepoint: a lost race must not spoil the caller's transaction
+        return services.open_ticket(
+            customer=customer,
+            body=message["body"],
+            sent_at=message.get("sent_at"),
+            channel_message_id=message.get("external_id", ""),
+            attachments=message.get("attachments", ()),
+            category=category_by_code(category),
+            **fields,
+        )
 
 
 @dataclass(frozen=True)
@@ -110,27 +123,29 @@ def ingest_message(
     """
     if not conversation_id.strip():
         raise DomainError("required", _("A conversation id is required."), field="conversation_id")
-    latest = (
-        Ticket.objects.select_for_update(of=("self",))
-        .filter(channel=channel, conversation_id=conversation_id)
-        .order_by("-id")
-        .first()
-    )
-    if latest is not None and latest.status != Ticket.Status.CLOSED:
-        message = services.post_message(
-            ticket=latest, author_kind=Message.AuthorKind.CUSTOMER, body=body, sent_at=sent_at,
-            channel_message_id=external_id, attachments=attachments or (), actor=actor,
-        )
-        return Ingested(ticket=latest, message=message, ticket_created=False)
-    if latest is not None and external_id:
-        # A resend of a message the closed ticket already holds is not a new conversation.
-        seen = latest.messages.filter(channel_message_id=external_id).first()
+    conversation = Ticket.objects.filter(channel=channel, conversation_id=conversation_id)
+    if external_id:
+        # A resend of a message the conversation already holds, in whichever of its tickets.
+        seen = Message.objects.filter(ticket__in=conversation, channel_message_id=external_id).select_related("ticket").first()
         if seen is not None:
-            return Ingested(ticket=latest, message=seen, ticket_created=False)
-    found = find_or_create_customer(**customer) if latest is None else latest.customer
-    ticket = services.open_ticket(
-        customer=found, subject=subject or body.strip()[:80], channel=channel, body=body, sent_at=sent_at,
-        channel_message_id=external_id, attachments=attachments or (), conversation_id=conversation_id,
-        previous_ticket=latest, actor=actor,
-    )
-    return Ingested(ticket=ticket, message=ticket.messages.get(), ticket_created=True)
+            return Ingested(ticket=seen.ticket, message=seen, ticket_created=False)
+    for _attempt in range(2):
+        latest = conversation.select_for_update(of=("self",)).order_by("-id").first()
+        if latest is not None and latest.status != Ticket.Status.CLOSED:
+            message = services.post_message(
+                ticket=latest, author_kind=Message.AuthorKind.CUSTOMER, body=body, sent_at=sent_at,
+                channel_message_id=external_id, attachments=attachments or (), actor=actor,
+            )
+            return Ingested(ticket=latest, message=message, ticket_created=False)
+        found = find_or_create_customer(**customer) if latest is None else latest.customer
+        try:
+            with transaction.atomic():
+                ticket = services.open_ticket(
+                    customer=found, subject=subject or body.strip()[:80], channel=channel, body=body,
+                    sent_at=sent_at, channel_message_id=external_id, attachments=attachments or (),
+                    conversation_id=conversation_id, previous_ticket=latest, actor=actor,
+                )
+        except IntegrityError:
+            continue  # another message of this conversation opened its ticket a moment ago: join it
+        return Ingested(ticket=ticket, message=ticket.messages.get(), ticket_created=True)
+    raise DomainError("busy", _("The conversation is changing; retry."))

@@ -156,7 +156,18 @@ class Ticket(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["external_id"], condition=~models.Q(external_id=""), name="ticket_external_id_unique"
-            )
+            ),
+            # One ticket at a time per chat conversation: two first messages arriving at once
+            # must not open two tickets.
+            models.UniqueConstraint(
+                fields=["channel", "conversation_id"],
+                condition=~models.Q(conversation_id="") & ~models.Q(status="closed"),
+                name="ticket_one_open_per_conversation",
+            ),
+        ]
+        permissions = [
+            ("ingest_messages", _("Can push channel messages into any conversation")),
+            ("import_tickets", _("Can import ticket history")),
         ]
 
     def __str__(self) -> str:

@@ -138,7 +138,10 @@ def open_ticket(
             with transaction.atomic():
                 ticket.save()
         except IntegrityError:
-            return Ticket.objects.get(external_id=external_id)  # a concurrent retry won
+            # A concurrent retry with the same external id got there first.
+            raise DomainError(
+                "duplicate", _("A ticket with this external id exists already."), field="external_id"
+            ) from None
     message = Message.objects.create(
         ticket=ticket,
         author_kind=Message.AuthorKind.CUSTOMER,
@@ -313,6 +316,14 @@ def set_tags(*, ticket: Ticket, tags: Iterable[Tag], actor: AbstractBaseUser | N
     return ticket
 
 
+@transaction.atomic
+def set_tag_names(*, ticket: Ticket, names: Iterable[str], actor: AbstractBaseUser | None = None) -> Ticket:
+    """Make the ticket's tags exactly the named ones, creating tags that do not exist yet."""
+    cleaned = sorted({name.strip() for name in names if name.strip()})
+    Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
+    return set_tags(ticket=ticket, tags=Tag.objects.filter(name__in=cleaned), actor=actor)
+
+
 def _set_tags(ticket: Ticket, tags: set[Tag], *, actor: AbstractBaseUser | None) -> None:
     if {tag.pk for tag in tags} == set(ticket.tags.values_list("pk", flat=True)):
         return
@@ -366,6 +377,7 @@ __all__ = [
     "close_solved_tickets",
     "open_ticket",
     "post_message",
+    "set_tag_names",
     "set_tags",
     "update_ticket",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
@@ -27,7 +28,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         api_key = key_for(plain.strip())
         if api_key is None or not api_key.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         return api_key.user, api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -37,7 +38,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class KeyScope(permissions.BasePermission):
     """A read-only key may only read."""
 
-    message = "This API key is read-only."
+    message = _("This API key is read-only.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if isinstance(request.auth, ApiKey) and request.auth.scope == ApiKey.Scope.READ:
@@ -68,6 +69,17 @@ class RolePermissions(permissions.DjangoModelPermissions):
             perms = self.get_required_permissions(request.method, model)
             return request.user.has_perms(perms)
         return super().has_permission(request, view)
+
+
+def HasPermission(perm: str) -> type[permissions.BasePermission]:  # noqa: N802 - used like a class
+    """A permission class requiring one Django permission, for views that are not about a model."""
+
+    class _HasPermission(permissions.BasePermission):
+        def has_permission(self, request: Request, view: Any) -> bool:
+            return bool(request.user and request.user.has_perm(perm))
+
+    _HasPermission.__name__ = f"HasPermission({perm})"
+    return _HasPermission
 
 
 class PerClientThrottle(throttling.SimpleRateThrottle):

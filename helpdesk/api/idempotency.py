@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,6 +18,8 @@ from helpdesk.models import IdempotentRequest
 from .errors import error_response
 
 HEADER = "Idempotency-Key"
+# A claim whose request never finished (its worker was killed) may be taken over after this.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 class Replay(Exception):
@@ -35,35 +40,48 @@ class IdempotentPostMixin:
         if request.method != "POST" or not key:
             return
         if len(key) > 255:
-            raise Replay(error_response("invalid", "Idempotency-Key is too long.", 400, {HEADER: ["At most 255 characters."]}))
+            message = _("Idempotency-Key is too long: at most 255 characters.")
+            raise Replay(error_response("invalid", message, 400, {HEADER: [message]}))
         digest = hashlib.sha256(request.method.encode() + request.path.encode() + request.body).hexdigest()
-        cutoff = timezone.now() - IdempotentRequest.RETENTION
-        IdempotentRequest.objects.filter(user=request.user, key=key, created_at__lt=cutoff).delete()
+        now = timezone.now()
+        IdempotentRequest.objects.filter(user=request.user, key=key).filter(
+            Q(created_at__lt=now - IdempotentRequest.RETENTION) | Q(status_code=None, created_at__lt=now - STALE_CLAIM)
+        ).delete()
         try:
             with transaction.atomic():
                 self._idempotency_row = IdempotentRequest.objects.create(user=request.user, key=key, request_hash=digest)
         except IntegrityError:
             first = IdempotentRequest.objects.get(user=request.user, key=key)
             if first.request_hash != digest:
-                raise Replay(error_response(
-                    "idempotency_conflict", "This Idempotency-Key was used with another request.", 409, {HEADER: ["Reused with a different request."]}
-                )) from None
+                message = _("This Idempotency-Key was used with another request.")
+                raise Replay(error_response("idempotency_conflict", message, 409, {HEADER: [message]})) from None
             if first.status_code is None:
-                raise Replay(error_response("in_progress", "The first request with this key is still running.", 409)) from None
+                message = _("The first request with this Idempotency-Key is still running.")
+                raise Replay(error_response("in_progress", message, 409)) from None
             raise Replay(Response(first.response, status=first.status_code, headers={"Idempotent-Replayed": "true"})) from None
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Replay):
             return exc.response
-        return super().handle_exception(exc)
+        try:
+            return super().handle_exception(exc)
+        except BaseException:
+            self._release()  # a crash did nothing the client can rely on: let the retry run
+            raise
+
+    def _release(self) -> None:
+        row = getattr(self, "_idempotency_row", None)
+        if row is not None:
+            self._idempotency_row = None
+            IdempotentRequest.objects.filter(pk=row.pk).delete()
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         row = getattr(self, "_idempotency_row", None)
         if row is not None:
-            self._idempotency_row = None
             if response.status_code >= 500 or response.status_code == 429:
-                row.delete()  # nothing was done: let the retry run
+                self._release()  # nothing was done: let the retry run
             else:
+                self._idempotency_row = None
                 IdempotentRequest.objects.filter(pk=row.pk).update(
                     status_code=response.status_code, response=getattr(response, "data", None)
                 )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import django_filters
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 from rest_framework.request import Request
@@ -14,7 +17,8 @@ from rest_framework.response import Response
 
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, ApiKey, Customer, Team
-from helpdesk.queries import agent_of
+from helpdesk.pii import can_see_pii
+from helpdesk.queries import agent_of, agents_visible_to
 from helpdesk.services import set_presence
 
 from .auth import KeyScope
@@ -52,20 +56,30 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def get_queryset(self) -> QuerySet[Customer]:
         return Customer.objects.all()
 
+    def filter_queryset(self, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        # Looking up by phone or email would confirm them to a role that may not see them.
+        if not can_see_pii(self.request.user) and {"phone", "email"} & set(self.request.query_params):
+            raise PermissionDenied(_("Your role may not look customers up by phone or email."))
+        return super().filter_queryset(queryset)
+
     @extend_schema(request=CustomerWriteSerializer, responses={201: CustomerSerializer})
     def create(self, request: Request) -> Response:
-        serializer = CustomerWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        customer = serializer.save()
-        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data, status=201)
+        return self._save(CustomerWriteSerializer(data=request.data), status_code=201)
 
     @extend_schema(request=CustomerWriteSerializer, responses=CustomerSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        customer = self.get_object()
-        serializer = CustomerWriteSerializer(customer, data=request.data, partial=True)
+        return self._save(CustomerWriteSerializer(self.get_object(), data=request.data, partial=True))
+
+    def _save(self, serializer: CustomerWriteSerializer, status_code: int = 200) -> Response:
         serializer.is_valid(raise_exception=True)
-        customer = serializer.save()
-        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
+        if not can_see_pii(self.request.user) and {"phone", "email"} & set(serializer.validated_data):
+            raise PermissionDenied(_("Your role may not set customers' phone or email."))
+        try:
+            with transaction.atomic():
+                customer = serializer.save()
+        except IntegrityError:
+            raise DomainError("duplicate", _("Another customer has this external id."), field="external_id") from None
+        return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data, status=status_code)
 
 
 class NamePagination(CursorPagination):
@@ -89,7 +103,8 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     action_permissions = {"me": {"GET": None, "PATCH": None}}
 
     def get_queryset(self) -> QuerySet[Agent]:
-        return Agent.objects.select_related("user").prefetch_related("teams", "skills")
+        visible = agents_visible_to(self.request.user).values("pk")
+        return Agent.objects.filter(pk__in=visible).select_related("user").prefetch_related("teams", "skills")
 
     @extend_schema(methods=["PATCH"], request=PresenceSerializer, responses=AgentSerializer)
     @extend_schema(methods=["GET"], responses=AgentSerializer)
@@ -97,12 +112,13 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     def me(self, request: Request) -> Response:
         agent = agent_of(request.user)
         if agent is None:
-            raise DomainError("not_an_agent", "You have no agent profile.")
+            raise DomainError("not_an_agent", _("You have no agent profile."))
         if request.method == "PATCH":
             serializer = PresenceSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             set_presence(agent=agent, presence=serializer.validated_data["presence"])
-        return Response(AgentSerializer(self.get_queryset().get(pk=agent.pk)).data)
+        agent = Agent.objects.select_related("user").prefetch_related("teams", "skills").get(pk=agent.pk)
+        return Response(AgentSerializer(agent).data)
 
 
 class WhoAmIView(APIView):

@@ -23,6 +23,8 @@ PERMISSIONS = [
     "tickets.add_message",
     "tickets.view_csat",
     "tickets.add_csat",
+    "tickets.ingest_messages",
+    "tickets.import_tickets",
 ]
 
 
@@ -54,7 +56,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("helpdesk", "0003_api_keys_webhooks_customer_external_id"),
         ("helpdesk", "0002_roles"),
-        ("tickets", "0003_external_ids_conversations_csat"),
+        ("tickets", "0004_history_updated_at_conversation_permissions"),
     ]
 
     operations = [migrations.RunPython(create_role, delete_role)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from helpdesk.api_keys import create_api_key, revoke_api_key
@@ -49,7 +50,7 @@ def test_a_read_key_reads_but_cannot_write(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     assert client.get(TICKETS).status_code == 200
-    response = client.post(TICKETS, {}, format="json")
+    response = client.post(TICKETS, {}, format="json", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "This API key is read-only."
 
@@ -66,7 +67,7 @@ def test_the_command_prints_the_key_alone_on_its_last_line(capsys, db):
 
 def test_the_command_refuses_a_duplicate_name_and_an_unknown_user(db):
     call_command("create_api_key", "crm")
-    with pytest.raises(CommandError, match="exists already"):
+    with pytest.raises(CommandError, match="exists already"), translation.override("en"):
         call_command("create_api_key", "crm")
     with pytest.raises(CommandError, match="No user"):
         call_command("create_api_key", "mine", "--user", "ghost")

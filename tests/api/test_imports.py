@@ -132,3 +132,12 @@ def test_reimporting_the_same_history_writes_no_audit_rows(tmp_path):
     assert ticket.history.count() == rows
     call_command("import_tickets", str(write(tmp_path, line(subject="包裹找到了"))))
     assert ticket.history.count() == rows + 1
+
+
+def test_an_import_never_turns_an_existing_user_into_an_agent(tmp_path, ada, capsys):
+    with pytest.raises(CommandError):
+        call_command("import_tickets", str(write(tmp_path, line(assignee="ada", messages=[
+            {"author": "customer", "body": "x", "sent_at": "2026-10-08T09:00:00+08:00"}]))))
+    assert "exists and is not an agent" in capsys.readouterr().err
+    ada.refresh_from_db()
+    assert not Agent.objects.filter(user=ada).exists() and not ada.groups.filter(name="Agent").exists()

@@ -123,3 +123,35 @@ def test_an_agent_sets_their_own_presence(client, alice):
 def test_only_agents_have_a_presence(api):
     response = api.patch("/api/v1/agents/me/", {"presence": "busy"}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "not_an_agent"
+
+
+def test_a_resend_after_the_follow_up_ticket_is_still_stored_once(api):
+    push(api, "你好", "w-1")
+    ticket = Ticket.objects.get()
+    services.change_status(ticket=ticket, status=S.SOLVED)
+    services.change_status(ticket=ticket, status=S.CLOSED)
+    push(api, "新问题", "w-2")
+    again = push(api, "你好", "w-1")
+    assert again.json()["ticket"]["reference"] == ticket.reference
+    assert Ticket.objects.count() == 2 and sum(t.messages.count() for t in Ticket.objects.all()) == 2
+
+
+def test_a_conversation_can_have_only_one_open_ticket(db):
+    from django.db import IntegrityError, transaction
+
+    TicketFactory(channel="wechat", conversation_id="c-9", status=S.OPEN)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TicketFactory(channel="wechat", conversation_id="c-9", status=S.NEW)
+    TicketFactory(channel="wechat", conversation_id="c-9", status=S.CLOSED)  # history may hold many
+
+
+def test_a_customer_lookup_by_phone_needs_the_pii_right(client, db):
+    from django.contrib.auth.models import Permission
+
+    from ..factories import UserFactory
+
+    user = UserFactory(username="auditor")
+    user.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    client.force_login(user)
+    assert client.get(CUSTOMERS).status_code == 200
+    assert client.get(CUSTOMERS, {"phone": "13800000000"}).status_code == 403

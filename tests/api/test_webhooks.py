@@ -118,3 +118,23 @@ def test_the_request_only_queues_the_delivery(api, monkeypatch, django_capture_o
     assert response.status_code == 201
     assert queued == [WebhookDelivery.objects.get().pk]
     assert WebhookDelivery.objects.get().status == "pending"
+
+
+def test_a_delivery_whose_task_was_lost_is_queued_again(monkeypatch):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from helpdesk import tasks, webhooks
+
+    WebhookEndpoint.objects.create(name="shop", url="http://127.0.0.1:9/x", secret="x", events=["ticket.created"])
+    webhooks.forget_endpoints()
+    services.open_ticket(customer=CustomerFactory(), subject="s", channel="email", body="b")
+    delivery = WebhookDelivery.objects.get()  # recorded with the ticket, before any task ran
+    queued = []
+    monkeypatch.setattr(tasks.deliver_webhook_task, "delay", lambda pk: queued.append(pk))
+    assert webhooks.requeue_stalled_deliveries() == 0  # too fresh: its own task may still come
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        assert webhooks.requeue_stalled_deliveries() == 1
+    assert queued == [delivery.pk]

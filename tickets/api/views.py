@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet, prefetch_related_objects
+from django.utils.translation import gettext as _
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.parsers import BaseParser
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk.api.auth import HasPermission, KeyScope
 from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.idempotency import IdempotentPostMixin
 from helpdesk.errors import DomainError
 from helpdesk.models import Tag
 from helpdesk.queries import agent_of
+from helpdesk.roles import sees_everything
 
 from .. import intake, queries, services
 from ..imports import import_tickets
@@ -98,6 +102,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             external_id=data["external_id"], conversation_id=data["conversation_id"], actor=request.user,
         )
         if not created:
+            if not queries.visible_to(request.user).filter(pk=ticket.pk).exists():
+                raise DomainError("duplicate", _("A ticket with this external id exists already."), field="external_id")
             return self._render(ticket)
         return self._render(ticket, status.HTTP_201_CREATED, fresh=True, tagged=bool(data.get("tags")))
 
@@ -109,9 +115,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         tags = data.pop("tags", None)
         if "category" in data:
             data["category"] = intake.category_by_code(data["category"])
-        services.update_ticket(ticket=ticket, changes=data, actor=request.user)
-        if tags is not None:
-            services.set_tags(ticket=ticket, tags=self._tags(tags), actor=request.user)
+        with transaction.atomic():
+            services.update_ticket(ticket=ticket, changes=data, actor=request.user)
+            if tags is not None:
+                services.set_tag_names(ticket=ticket, names=tags, actor=request.user)
         return self._render(ticket)
 
     @extend_schema(request=TransitionSerializer, responses=TicketSerializer)
@@ -134,10 +141,14 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             return self.get_paginated_response(MessageSerializer(page, many=True).data)
         data = self._valid(MessageCreateSerializer, request.data)
         agent = data.get("agent")
+        own = agent_of(request.user)
         if data["author"] == Message.AuthorKind.AGENT and agent is None:
-            agent = agent_of(request.user)
+            agent = own
             if agent is None:
-                raise DomainError("required", "Name the replying agent (you have no agent profile).", field="agent")
+                raise DomainError("required", _("Name the replying agent (you have no agent profile)."), field="agent")
+        # Integrations post replies for the agents of their platform; an agent speaks only for themselves.
+        if agent is not None and agent != own and not sees_everything(request.user):
+            raise DomainError("forbidden", _("You may only reply as yourself."), field="agent")
         message = services.post_message(
             ticket=ticket, author_kind=data["author"], body=data["body"], agent=agent, internal=data["internal"],
             sent_at=data.get("sent_at"), channel_message_id=data["external_id"], attachments=data["attachments"],
@@ -151,11 +162,6 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    @staticmethod
-    def _tags(names: list[str]) -> list[Tag]:
-        cleaned = sorted({name.strip() for name in names if name.strip()})
-        Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
-        return list(Tag.objects.filter(name__in=cleaned))
 
 
 class CustomerTicketsView(mixins.ListModelMixin, ApiViewSet):
@@ -171,9 +177,12 @@ class CustomerTicketsView(mixins.ListModelMixin, ApiViewSet):
 
 
 class IngestView(IdempotentPostMixin, APIView):
-    """A chat platform pushes one customer message by channel and conversation id."""
+    """A chat platform pushes one customer message by channel and conversation id.
 
-    permission_model = Ticket  # it may open a ticket: needs tickets.add_ticket
+    It reaches any conversation, so it needs its own permission (API Client, Administrator).
+    """
+
+    permission_classes = [IsAuthenticated, KeyScope, HasPermission("tickets.ingest_messages")]
 
     @extend_schema(request=IngestSerializer, responses={201: IngestResultSerializer, 200: IngestResultSerializer})
     def post(self, request: Request) -> Response:
@@ -216,7 +225,7 @@ class TextJsonLinesParser(JsonLinesParser):
 class ImportTicketsView(IdempotentPostMixin, APIView):
     """Import ticket history: the same JSON Lines as `manage.py import_tickets`."""
 
-    permission_model = Ticket
+    permission_classes = [IsAuthenticated, KeyScope, HasPermission("tickets.import_tickets")]
     parser_classes = [JsonLinesParser, PlainJsonLinesParser, TextJsonLinesParser]
 
     @extend_schema(
@@ -224,7 +233,5 @@ class ImportTicketsView(IdempotentPostMixin, APIView):
         responses={200: ImportReportSerializer},
     )
     def post(self, request: Request) -> Response:
-        if not request.user.has_perm("tickets.change_ticket"):
-            raise PermissionDenied
         report = import_tickets(request.data)
         return Response(ImportReportSerializer(report.as_dict()).data)
