@@ -69,7 +69,14 @@ def find_or_create_customer(
     if changes:
         for field, value in changes.items():
             setattr(customer, field, value)
-        customer.save(update_fields=list(changes))
+        try:
+            with transaction.atomic():
+                customer.save(update_fields=list(changes))
+        except IntegrityError:
+            # The customer named by id, phone or email cannot take an external id another has.
+            raise DomainError(
+                "duplicate", _("Another customer has this external id."), field="external_id"
+            ) from None
     return customer
 
 

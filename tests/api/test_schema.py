@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -59,7 +61,7 @@ def _fuzz(application, key: str) -> None:
         operations += 1
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @hypothesis_settings(max_examples=25, deadline=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=list(HealthCheck), database=None)
         def run(case) -> None:
             response = case.call(headers=headers)
             if response.status_code >= 500:

@@ -268,3 +268,12 @@ def test_message_errors_name_their_field(api):
 def test_extreme_datetimes_in_filters_are_handled_not_500(api, value):
     response = api.get(TICKETS, {"created_after": value})
     assert response.status_code in (200, 400)
+
+
+def test_a_customer_named_by_id_cannot_take_another_customers_external_id(api):
+    taken, named = CustomerFactory(external_id="c-1"), CustomerFactory(external_id="")
+    response = api.post(TICKETS, new_ticket(customer={"id": named.pk, "external_id": "c-1"}), format="json")
+    assert response.status_code == 409 and "external_id" in response.json()["error"]["fields"]
+    assert Ticket.objects.count() == 0
+    named.refresh_from_db()
+    assert named.external_id == "" and taken.external_id == "c-1"
