@@ -47,12 +47,11 @@ DEBUG = envbool("DEBUG", "false")
 # pytest (8.2 and later) sets PYTEST_VERSION: plain `pytest` then works on a fresh clone.
 TESTING = "PYTEST_VERSION" in os.environ
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and not TESTING:
-        raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=true for local development).")
-    # Local development and tests only: a key that is useless anywhere else.
-    SECRET_KEY = "insecure-development-key-" + "x" * 40
+# Without SECRET_KEY, management commands and tests run with a key marked insecure;
+# `check --deploy` flags it (security.W009) and config/wsgi.py refuses to serve with it
+# unless DEBUG is on.
+INSECURE_KEY_PREFIX = "django-insecure-"
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or INSECURE_KEY_PREFIX + "local-development-only-" + "x" * 30
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
