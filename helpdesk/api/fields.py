@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -49,7 +49,7 @@ class UtcDateTimeFormField(django_filters.fields.IsoDateTimeField):
     def to_python(self, value: Any) -> datetime | None:
         try:
             parsed = super().to_python(value)
-            return parsed.astimezone(dt_timezone.utc) if parsed is not None else None
+            return parsed.astimezone(UTC) if parsed is not None else None
         except OverflowError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 

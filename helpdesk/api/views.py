@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import django_filters
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.views import APIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, ApiKey, Customer, Team

@@ -13,7 +13,6 @@ from helpdesk.pii import shown_contact
 
 from ..models import Message, Ticket
 
-
 # Output serializers are plain Serializers with their fields spelt out: a ModelSerializer
 # rebuilds its fields from the model on every instance, which costs more than the query.
 

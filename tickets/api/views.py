@@ -6,14 +6,14 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet, prefetch_related_objects
-from django.utils.translation import gettext as _
 from django.http import Http404
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, status
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.parsers import BaseParser
 from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
