@@ -98,13 +98,9 @@ def open_ticket(
 ) -> Ticket:
     """Open a ticket with the customer's first message.
 
-    A ticket whose external id exists already is returned as it is, so a retried create
-    makes one ticket.
+    An external id that another ticket has is refused as a `duplicate`; callers that want a
+    retried create to return the first ticket (tickets.intake) look it up first.
     """
-    if external_id:
-        existing = Ticket.objects.filter(external_id=external_id).first()
-        if existing is not None:
-            return existing
     if channel not in Channel.values:
         raise DomainError("invalid_channel", _("Unknown channel “%s”.") % channel, field="channel")
     if priority not in Ticket.Priority.values:
@@ -295,15 +291,10 @@ def assign_ticket(*, ticket: Ticket, agent: Agent | None, actor: AbstractBaseUse
 @transaction.atomic
 def add_tags(*, ticket: Ticket, names: Iterable[str], actor: AbstractBaseUser | None = None) -> list[Tag]:
     """Attach tags by name, creating the ones that do not exist yet."""
-    cleaned = sorted({name.strip() for name in names if name.strip()})
-    if not cleaned:
+    if not any(name.strip() for name in names):
         raise DomainError("required", _("Give at least one tag."), field="tags")
-    too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
-    if too_long:
-        raise DomainError("too_long", _("Tag “%s” is too long.") % too_long[0], field="tags")
     ticket = _lock_open(ticket)
-    Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
-    tags = list(Tag.objects.filter(name__in=cleaned))
+    tags = _tags_named(names)
     _set_tags(ticket, {*ticket.tags.all(), *tags}, actor=actor)
     return tags
 
@@ -319,9 +310,17 @@ def set_tags(*, ticket: Ticket, tags: Iterable[Tag], actor: AbstractBaseUser | N
 @transaction.atomic
 def set_tag_names(*, ticket: Ticket, names: Iterable[str], actor: AbstractBaseUser | None = None) -> Ticket:
     """Make the ticket's tags exactly the named ones, creating tags that do not exist yet."""
+    return set_tags(ticket=ticket, tags=_tags_named(names), actor=actor)
+
+
+def _tags_named(names: Iterable[str]) -> list[Tag]:
+    """The tags with these names, made where missing."""
     cleaned = sorted({name.strip() for name in names if name.strip()})
+    too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
+    if too_long:
+        raise DomainError("too_long", _("Tag “%s” is too long.") % too_long[0], field="tags")
     Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
-    return set_tags(ticket=ticket, tags=Tag.objects.filter(name__in=cleaned), actor=actor)
+    return list(Tag.objects.filter(name__in=cleaned))
 
 
 def _set_tags(ticket: Ticket, tags: set[Tag], *, actor: AbstractBaseUser | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from datetime import timezone as dt_timezone
 from typing import Any
 
 import django_filters

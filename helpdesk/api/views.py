@@ -53,9 +53,6 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
 
-    def get_queryset(self) -> QuerySet[Customer]:
-        return Customer.objects.all()
-
     def filter_queryset(self, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         # Looking up by phone or email would confirm them to a role that may not see them.
         if not can_see_pii(self.request.user) and {"phone", "email"} & set(self.request.query_params):
