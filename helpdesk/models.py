@@ -9,7 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
+from .history import AuditedRecords
 
 
 class Channel(models.TextChoices):
@@ -30,7 +30,7 @@ class Team(models.Model):
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
-    history = HistoricalRecords()
+    history = AuditedRecords()
 
     class Meta:
         verbose_name = _("team")
@@ -77,7 +77,7 @@ class Agent(models.Model):
     )
     presence_changed_at = models.DateTimeField(_("presence changed at"), default=timezone.now)
 
-    history = HistoricalRecords(excluded_fields=["presence_changed_at"])
+    history = AuditedRecords(excluded_fields=["presence_changed_at"])
 
     class Meta:
         verbose_name = _("agent")
@@ -111,7 +111,7 @@ class Customer(models.Model):
     first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
-    history = HistoricalRecords()
+    history = AuditedRecords()
 
     class Meta:
         verbose_name = _("customer")
@@ -183,7 +183,7 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["last_used_at"])
+    history = AuditedRecords(excluded_fields=["last_used_at"])
 
     class Meta:
         verbose_name = _("API key")
@@ -234,7 +234,7 @@ class WebhookEndpoint(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["secret"])
+    history = AuditedRecords(excluded_fields=["secret"])
 
     class Meta:
         verbose_name = _("webhook endpoint")

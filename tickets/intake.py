@@ -84,7 +84,7 @@ def create_ticket(
 
 
 def _open(*, customer: Any, message: dict[str, Any], category: str | None, **fields: Any) -> Ticket:
-    with transaction.atomic():  # a savepoint: a lost race must not spoil the caller's transaction
+    def open_() -> Ticket:
         return services.open_ticket(
             customer=customer,
             body=message["body"],
@@ -94,6 +94,11 @@ def _open(*, customer: Any, message: dict[str, Any], category: str | None, **fie
             category=category_by_code(category),
             **fields,
         )
+
+    if not fields["external_id"]:
+        return open_()
+    with transaction.atomic():  # a savepoint: losing the external-id race must not spoil the caller's transaction
+        return open_()
 
 
 @dataclass(frozen=True)

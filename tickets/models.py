@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
+from helpdesk.history import AuditedRecords
 
 from helpdesk.models import Agent, Channel, Customer, Tag, Team
 
@@ -33,7 +33,7 @@ class Category(models.Model):
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
-    history = HistoricalRecords()
+    history = AuditedRecords()
 
     class Meta:
         verbose_name = _("category")
@@ -123,7 +123,7 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
 
     # updated_at is recorded too: excluding a field makes simple-history re-read it on save.
-    history = HistoricalRecords(m2m_fields=[tags])
+    history = AuditedRecords(m2m_fields=[tags])
 
     class Meta:
         verbose_name = _("ticket")

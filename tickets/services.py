@@ -77,7 +77,6 @@ def _check_transition(ticket: Ticket, status: str) -> None:
         )
 
 
-@transaction.atomic
 def open_ticket(
     *,
     customer: Customer,
@@ -109,46 +108,49 @@ def open_ticket(
         raise DomainError("required", _("A ticket needs a subject."), field="subject")
     if not body.strip():
         raise DomainError("required", _("The first message cannot be empty."), field="body")
-    now = timezone.now()
-    sent_at = sent_at or now
-    ticket = Ticket(
-        subject=subject.strip(),
-        customer=customer,
-        channel=channel,
-        category=category,
-        priority=priority,
-        team=team,
-        created_at=now,
-        updated_at=now,
-        last_customer_message_at=sent_at,
-        external_id=external_id,
-        conversation_id=conversation_id,
-        previous_ticket=previous_ticket,
-    )
-    if actor is not None:
-        ticket._history_user = actor
-    if not external_id:
-        ticket.save()
-    else:
-        try:
-            with transaction.atomic():
-                ticket.save()
-        except IntegrityError:
-            # A concurrent retry with the same external id got there first.
-            raise DomainError(
-                "duplicate", _("A ticket with this external id exists already."), field="external_id"
-            ) from None
-    message = Message.objects.create(
-        ticket=ticket,
-        author_kind=Message.AuthorKind.CUSTOMER,
-        body=body,
-        sent_at=sent_at,
-        channel_message_id=channel_message_id,
-        attachments=list(attachments),
-    )
-    if notify:
-        webhooks.emit("ticket.created", ticket_data(ticket))
-        webhooks.emit("message.created", message_data(message))
+    # Checked before the transaction: refused input leaves a caller's transaction usable. Once
+    # writing, no savepoint: inside a caller's transaction a failure aborts it all.
+    with transaction.atomic(savepoint=False):
+        now = timezone.now()
+        sent_at = sent_at or now
+        ticket = Ticket(
+            subject=subject.strip(),
+            customer=customer,
+            channel=channel,
+            category=category,
+            priority=priority,
+            team=team,
+            created_at=now,
+            updated_at=now,
+            last_customer_message_at=sent_at,
+            external_id=external_id,
+            conversation_id=conversation_id,
+            previous_ticket=previous_ticket,
+        )
+        if actor is not None:
+            ticket._history_user = actor
+        if not external_id:
+            ticket.save()
+        else:
+            try:
+                with transaction.atomic():
+                    ticket.save()
+            except IntegrityError:
+                # A concurrent retry with the same external id got there first.
+                raise DomainError(
+                    "duplicate", _("A ticket with this external id exists already."), field="external_id"
+                ) from None
+        message = Message.objects.create(
+            ticket=ticket,
+            author_kind=Message.AuthorKind.CUSTOMER,
+            body=body,
+            sent_at=sent_at,
+            channel_message_id=channel_message_id,
+            attachments=list(attachments),
+        )
+        if notify:
+            webhooks.emit("ticket.created", ticket_data(ticket))
+            webhooks.emit("message.created", message_data(message))
     return ticket
 
 
