@@ -4,7 +4,7 @@ from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from helpdesk.api.fields import IdConverter
-from helpdesk.api.views import AgentViewSet, CustomerViewSet, TeamViewSet, WhoAmIView
+from helpdesk.api.views import AgentViewSet, CalendarViewSet, CustomerViewSet, TeamViewSet, WhoAmIView
 from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
 
 register_converter(IdConverter, "id")
@@ -15,6 +15,7 @@ router.register("tickets", TicketViewSet, basename="ticket")
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("teams", TeamViewSet, basename="team")
 router.register("agents", AgentViewSet, basename="agent")
+router.register("calendars", CalendarViewSet, basename="calendar")
 
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),

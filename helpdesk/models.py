@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .calendars import format_spans, parse_spans
 from .history import AuditedRecords
 
 
@@ -273,3 +277,113 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint}"
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = _("“%(zone)s” is not a time zone (use a name like Asia/Shanghai).")
+        raise ValidationError(message, params={"zone": value}) from None
+
+
+def validate_spans(value: str) -> None:
+    try:
+        parse_spans(value)
+    except ValueError as error:
+        raise ValidationError(_("Hours must read like 09:00-12:00, 13:00-18:00 (%(error)s).") % {"error": error}) from None
+
+
+class BusinessCalendar(models.Model):
+    """When a team works: weekly hours in the calendar's own time zone, holidays and make-up days."""
+
+    class HolidayRegion(models.TextChoices):
+        CN = "CN", _("Mainland China (statutory holidays and make-up workdays)")
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
+    holiday_region = models.CharField(
+        _("public holidays"), max_length=8, choices=HolidayRegion.choices, blank=True,
+        help_text=_("Holidays and make-up workdays filled in for the years the chinesecalendar package knows."),
+    )
+    workday_hours = models.CharField(
+        _("hours of an extra workday"), max_length=100, default="09:00-18:00", validators=[validate_spans],
+        help_text=_("Used on a make-up or extra working day that gives no hours of its own."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = AuditedRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkingHours(models.Model):
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="hours", verbose_name=_("calendar"))
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("from"))
+    end = models.TimeField(_("until"), help_text=_("00:00 means midnight at the end of the day."))
+
+    class Meta:
+        verbose_name = _("working hours")
+        verbose_name_plural = _("working hours")
+        ordering = ["calendar", "weekday", "start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")) | models.Q(end=time(0)), name="working_hours_end_after_start"
+            ),
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="working_hours_weekday_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {format_spans(((self.start, self.end),))}"
+
+
+class CalendarDate(models.Model):
+    """A date that does not follow the week: a holiday, a make-up workday, other hours."""
+
+    class Kind(models.TextChoices):
+        CLOSED = "closed", _("Closed (holiday)")
+        WORKING = "working", _("Working day")
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Entered by hand")
+        STATUTORY = "statutory", _("Statutory (chinesecalendar)")
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="dates", verbose_name=_("calendar"))
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    hours = models.CharField(
+        _("hours"), max_length=100, blank=True, validators=[validate_spans],
+        help_text=_("For a working day: its hours, like 10:00-16:00; blank for the calendar's workday hours."),
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL, editable=False)
+
+    class Meta:
+        verbose_name = _("calendar date")
+        verbose_name_plural = _("calendar dates")
+        ordering = ["calendar", "date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="calendar_date_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name or self.get_kind_display()}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.CLOSED and self.hours:
+            raise ValidationError({"hours": _("A closed day has no hours.")})

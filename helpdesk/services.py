@@ -7,7 +7,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, Customer, IdempotentRequest
+from helpdesk.models import Agent, BusinessCalendar, CalendarDate, Customer, IdempotentRequest
+
+from .holidays import statutory_dates
 
 
 @transaction.atomic
@@ -94,3 +96,29 @@ def purge_idempotency_keys() -> int:
     cutoff = timezone.now() - IdempotentRequest.RETENTION
     deleted, _counts = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+@transaction.atomic
+def sync_statutory_dates(*, calendar: BusinessCalendar) -> int:
+    """Fill in the calendar's public holidays and make-up workdays; returns how many dates changed.
+
+    Dates entered by hand win: a statutory date never replaces one.
+    """
+    wanted = statutory_dates(calendar.holiday_region)
+    manual = set(calendar.dates.filter(source=CalendarDate.Source.MANUAL).values_list("date", flat=True))
+    existing = {row.date: row for row in calendar.dates.filter(source=CalendarDate.Source.STATUTORY)}
+    changed = []
+    for day, (is_working, name) in wanted.items():
+        if day in manual:
+            continue
+        kind = CalendarDate.Kind.WORKING if is_working else CalendarDate.Kind.CLOSED
+        row = existing.pop(day, None)
+        if row is None or (row.kind, row.name, row.hours) != (kind, name, ""):
+            changed.append(CalendarDate(calendar=calendar, date=day, kind=kind, name=name, source=CalendarDate.Source.STATUTORY))
+    CalendarDate.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()  # no longer statutory
+    CalendarDate.objects.bulk_create(
+        changed, update_conflicts=True, unique_fields=["calendar", "date"], update_fields=["kind", "name", "hours", "source"]
+    )
+    if changed or existing:
+        calendar.save(update_fields=["updated_at"])
+    return len(changed) + len(existing)

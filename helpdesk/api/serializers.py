@@ -61,3 +61,27 @@ class WhoAmISerializer(serializers.Serializer):
     username = serializers.CharField()
     key = serializers.CharField(allow_null=True)
     scope = serializers.CharField(allow_null=True)
+
+
+class WorkingHoursSerializer(serializers.Serializer):
+    weekday = serializers.IntegerField(read_only=True, help_text="0 is Monday.")
+    start = serializers.TimeField(read_only=True)
+    end = serializers.TimeField(read_only=True, help_text="00:00 is midnight at the end of the day.")
+
+
+class CalendarSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    slug = serializers.SlugField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    time_zone = serializers.CharField(read_only=True)
+    holiday_region = serializers.CharField(read_only=True)
+    hours = WorkingHoursSerializer(many=True, read_only=True)
+
+
+class DueQuerySerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="ISO 8601 with an offset or Z.")
+    seconds = serializers.IntegerField(min_value=0, max_value=10 * 366 * 86400, help_text="Business seconds to add.")
+
+
+class DueSerializer(serializers.Serializer):
+    due = serializers.DateTimeField()

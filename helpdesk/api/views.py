@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
@@ -15,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk.calendars import NoWorkingTime, add_business_seconds
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, ApiKey, Customer, Team
+from helpdesk.models import Agent, ApiKey, BusinessCalendar, Customer, Team
 from helpdesk.pii import can_see_pii
-from helpdesk.queries import agent_of, agents_visible_to
+from helpdesk.queries import agent_of, agents_visible_to, schedule_for
 from helpdesk.services import set_presence
 
 from .auth import KeyScope
@@ -26,8 +28,11 @@ from .base import ApiViewSet, CursorPagination
 from .fields import ID_REGEX
 from .serializers import (
     AgentSerializer,
+    CalendarSerializer,
     CustomerSerializer,
     CustomerWriteSerializer,
+    DueQuerySerializer,
+    DueSerializer,
     PresenceSerializer,
     TeamSerializer,
     WhoAmISerializer,
@@ -116,6 +121,38 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
             set_presence(agent=agent, presence=serializer.validated_data["presence"])
         agent = Agent.objects.select_related("user").prefetch_related("teams", "skills").get(pk=agent.pk)
         return Response(AgentSerializer(agent).data)
+
+
+class CalendarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Business calendars, named by id or slug; `due` tells when N business seconds have passed."""
+
+    queryset = BusinessCalendar.objects.prefetch_related("hours")
+    serializer_class = CalendarSerializer
+    pagination_class = NamePagination
+    lookup_value_regex = r"[-a-zA-Z0-9_]{1,50}"
+
+    def get_object(self) -> BusinessCalendar:
+        key = self.kwargs["pk"]
+        by = {"pk": int(key)} if key.isdigit() and len(key) <= 18 else {"slug": key}
+        calendar = self.get_queryset().filter(**by).first()
+        if calendar is None:
+            raise Http404
+        return calendar
+
+    @extend_schema(parameters=[DueQuerySerializer], responses=DueSerializer)
+    @action(detail=True, methods=["get"])
+    def due(self, request: Request, pk: str) -> Response:
+        """When `seconds` of this calendar's working time have passed since `start`."""
+        calendar = self.get_object()
+        query = DueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, seconds = query.validated_data["start"], query.validated_data["seconds"]
+        try:
+            due = add_business_seconds(schedule_for(calendar), start, seconds)
+        except NoWorkingTime:
+            message = _("This calendar has no working time after that instant.")
+            raise DomainError("no_working_time", message, field="start") from None
+        return Response(DueSerializer({"due": due}).data)
 
 
 class WhoAmIView(APIView):

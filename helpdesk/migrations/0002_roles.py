@@ -1,7 +1,8 @@
 """Create the role groups with their permissions. Data only; reversible."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from ._permissions import make_permissions
 
 VIEW_ORG = [
     "helpdesk.view_team",
@@ -37,11 +38,7 @@ ROLES = {
 
 
 def create_roles(apps, schema_editor):
-    # Permissions are normally made after migrate; make them now so groups can hold them.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+    make_permissions(apps)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, codes in ROLES.items():

@@ -1,7 +1,8 @@
 """The API Client role: the users that integrations' API keys act as. Data only; reversible."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from ._permissions import make_permissions
 
 PERMISSIONS = [
     "helpdesk.view_team",
@@ -29,10 +30,7 @@ PERMISSIONS = [
 
 
 def create_role(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+    make_permissions(apps)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group, _ = Group.objects.get_or_create(name="API Client")
