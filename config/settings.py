@@ -8,6 +8,7 @@ CELERY_BROKER_URL switch to PostgreSQL and Redis or RabbitMQ.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -237,6 +238,18 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
+SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", 120)
+
+# Notifications go by email too: printed to the console in development, SMTP in production.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "helpdesk@localhost")
 
 
 def beat_crontab(name: str, default: str) -> crontab | None:
@@ -255,6 +268,15 @@ _beat = {
         "tickets.close_solved_tickets",
         beat_crontab("close_solved_tickets", "*/10 * * * *"),
         9 * 60,
+    ),
+    # Hand SLA clocks with a stage due (warning, breach, next escalation level) to workers.
+    # Every HELPDESK_SLA_SWEEP_SECONDS (default 10 s; deadlines nearer than
+    # SLA_PRECISE_HORIZON_SECONDS also get a task at their exact time).
+    "sweep-sla-clocks": (
+        "tickets.sweep_sla_clocks",
+        None if os.environ.get("HELPDESK_BEAT_SWEEP_SLA_CLOCKS") == "disable"
+        else timedelta(seconds=envint("HELPDESK_SLA_SWEEP_SECONDS", 10)),
+        envint("HELPDESK_SLA_SWEEP_SECONDS", 10),
     ),
     # Queue again webhook deliveries whose task was lost. Every 5 minutes:
     # https://crontab.guru/#*/5_*_*_*_*

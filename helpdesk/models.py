@@ -32,6 +32,10 @@ class Channel(models.TextChoices):
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="managed_teams",
+        verbose_name=_("department manager"), help_text=_("Notified at the second level of an SLA escalation."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     history = AuditedRecords()
@@ -387,3 +391,27 @@ class CalendarDate(models.Model):
     def clean(self) -> None:
         if self.kind == self.Kind.CLOSED and self.hours:
             raise ValidationError({"hours": _("A closed day has no hours.")})
+
+
+class Notification(models.Model):
+    """Something a staff member must know, shown in their admin list and sent by email."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("recipient")
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("ticket")
+    )
+    text = models.CharField(_("text"), max_length=500)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "-created_at"], name="notification_recipient_idx")]
+
+    def __str__(self) -> str:
+        return self.text

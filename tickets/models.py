@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from helpdesk.history import AuditedRecords
-
-from helpdesk.models import Agent, Channel, Customer, Tag, Team
+from helpdesk.models import Agent, BusinessCalendar, Channel, Customer, Tag, Team
 
 REFERENCE_PREFIX = "T"
 _REFERENCE_RE = re.compile(rf"^#?{REFERENCE_PREFIX}?0*(\d{{1,18}})$", re.IGNORECASE)
@@ -32,6 +34,12 @@ class Category(models.Model):
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+    minimum_priority = models.CharField(
+        _("minimum priority"), max_length=10, blank=True, choices=[
+            ("low", _("Low")), ("normal", _("Normal")), ("high", _("High")), ("urgent", _("Urgent"))
+        ],
+        help_text=_("Tickets filed under this category are raised to at least this priority."),
+    )
 
     history = AuditedRecords()
 
@@ -121,6 +129,11 @@ class Ticket(models.Model):
     )
     solved_at = models.DateTimeField(_("solved"), null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True, editable=False)
+    # Zendesk's definitions: requester wait is time in new, open and on hold; agent work time in
+    # new and open. Calendar seconds up to the last status change, for reports.
+    requester_wait_seconds = models.PositiveIntegerField(_("requester wait (s)"), default=0, editable=False)
+    agent_work_seconds = models.PositiveIntegerField(_("agent work time (s)"), default=0, editable=False)
 
     # updated_at is recorded too: excluding a field makes simple-history re-read it on save.
     history = AuditedRecords(m2m_fields=[tags])
@@ -260,3 +273,169 @@ class Csat(models.Model):
 
     def __str__(self) -> str:
         return "★" * self.stars
+
+
+class SlaMetric(models.TextChoices):
+    FIRST_RESPONSE = "first_response", _("First response")
+    NEXT_RESPONSE = "next_response", _("Next response")
+    PERIODIC_UPDATE = "periodic_update", _("Periodic update")
+    RESOLUTION = "resolution", _("Resolution")
+
+
+class SlaPolicy(models.Model):
+    """Targets for the tickets it matches; policies are tried in order and the first match wins.
+
+    An empty condition matches everything. Editing a policy changes clocks started after.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    priorities = models.JSONField(_("priorities"), default=list, blank=True)
+    tiers = models.JSONField(_("customer tiers"), default=list, blank=True)
+    categories = models.ManyToManyField(Category, blank=True, related_name="+", verbose_name=_("categories"))
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("business calendar"),
+        help_text=_("Targets in business time count only this calendar's working hours."),
+    )
+    pause_statuses = models.JSONField(_("statuses that pause the clocks"), default=list, blank=True)
+    warn_at = models.DecimalField(
+        _("warn at share of target"), max_digits=3, decimal_places=2, default=Decimal("0.80"),
+        validators=[MinValueValidator(Decimal("0.05")), MaxValueValidator(Decimal("0.99"))],
+    )
+    level2_after = models.PositiveIntegerField(
+        _("level 2 after breach (seconds)"), default=3600,
+        help_text=_("Then the department manager is notified and the ticket moves to the escalation team."),
+    )
+    level3_after = models.PositiveIntegerField(
+        _("level 3 after level 2 (seconds)"), default=4 * 3600, help_text=_("Then administrators are notified.")
+    )
+    escalation_team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("escalation team")
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = AuditedRecords(m2m_fields=[categories], excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SlaTarget(models.Model):
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets", verbose_name=_("policy"))
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaMetric.choices)
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Ticket.Priority.choices, blank=True, help_text=_("Blank: any priority.")
+    )
+    seconds = models.PositiveIntegerField(_("target (seconds)"), validators=[MinValueValidator(1)])
+    business_hours = models.BooleanField(_("in business hours"), default=False)
+
+    class Meta:
+        verbose_name = _("SLA target")
+        verbose_name_plural = _("SLA targets")
+        ordering = ["policy", "metric", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "metric", "priority"], name="sla_target_unique"),
+            models.CheckConstraint(condition=models.Q(seconds__gte=1), name="sla_target_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_metric_display()} {self.get_priority_display() or '*'}: {self.seconds}s"
+
+
+class SlaClock(models.Model):
+    """One running target of one ticket. The sweep reads only `next_check_at`, indexed for
+    clocks that still have something to do, so its cost follows what is due, not open tickets."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_clocks", verbose_name=_("ticket"))
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaMetric.choices)
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("policy"))
+    target_seconds = models.PositiveIntegerField(_("target (seconds)"))
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("business calendar"), help_text=_("Blank: calendar time."),
+    )
+    started_at = models.DateTimeField(_("started"))
+    due_at = models.DateTimeField(_("due"))
+    warn_at = models.DateTimeField(_("warning due"), null=True, blank=True)
+    paused_at = models.DateTimeField(_("paused since"), null=True, blank=True)
+    warned_at = models.DateTimeField(_("warned"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("breached"), null=True, blank=True)
+    fulfilled_at = models.DateTimeField(_("fulfilled"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    next_check_at = models.DateTimeField(_("next check"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SLA clock")
+        verbose_name_plural = _("SLA clocks")
+        ordering = ["ticket", "started_at", "id"]
+        indexes = [
+            models.Index(fields=["next_check_at"], name="sla_clock_next_check_idx", condition=models.Q(next_check_at__isnull=False)),
+            models.Index(fields=["ticket", "metric"], name="sla_clock_ticket_idx"),
+            models.Index(
+                fields=["due_at"], name="sla_clock_running_due_idx",
+                condition=models.Q(fulfilled_at__isnull=True, stopped_at__isnull=True, paused_at__isnull=True),
+            ),
+            models.Index(fields=["breached_at"], name="sla_clock_breached_idx", condition=models.Q(breached_at__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "metric"], name="sla_clock_one_running_per_metric",
+                condition=models.Q(fulfilled_at__isnull=True, stopped_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.reference} {self.get_metric_display()}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.fulfilled_at is None and self.stopped_at is None
+
+
+class Escalation(models.Model):
+    """A step of the escalation plan (0 is the warning), or a hand-over to another department."""
+
+    class Kind(models.TextChoices):
+        AUTOMATIC = "automatic", _("Automatic (SLA)")
+        MANUAL = "manual", _("Manual")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalations", verbose_name=_("ticket"))
+    clock = models.ForeignKey(
+        SlaClock, on_delete=models.CASCADE, null=True, blank=True, related_name="escalations", verbose_name=_("SLA clock")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    level = models.PositiveSmallIntegerField(_("level"))
+    from_team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("from team")
+    )
+    to_team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("to team"))
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    response_due_at = models.DateTimeField(_("response due"), null=True, blank=True)
+    returned_at = models.DateTimeField(_("handed back"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        ordering = ["ticket", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clock", "level"], name="escalation_once_per_clock_level", condition=models.Q(clock__isnull=False)),
+            models.UniqueConstraint(
+                fields=["ticket"], name="escalation_one_open_handover",
+                condition=models.Q(kind="manual", returned_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.reference} L{self.level}"

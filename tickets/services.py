@@ -21,6 +21,7 @@ from helpdesk import webhooks
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, Channel, Customer, Tag
 
+from . import sla
 from .models import Category, Message, Ticket
 from .payloads import message_data, ticket_data
 from .transitions import can_transition
@@ -56,6 +57,12 @@ def _save(ticket: Ticket, *, actor: AbstractBaseUser | None, reason: str = "") -
 
 def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
     """Set the status and the timestamps that go with it; the caller has checked the move."""
+    spent = max(0, int((at - (ticket.status_changed_at or ticket.created_at)).total_seconds()))
+    if ticket.status in (S.NEW, S.OPEN, S.ON_HOLD):
+        ticket.requester_wait_seconds += spent
+    if ticket.status in (S.NEW, S.OPEN):
+        ticket.agent_work_seconds += spent
+    ticket.status_changed_at = at
     if status == S.SOLVED:
         ticket.solved_at = at
     elif status == S.CLOSED:
@@ -63,6 +70,17 @@ def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
     elif ticket.status == S.SOLVED:  # reopened
         ticket.solved_at = None
     ticket.status = status
+
+
+PRIORITY_ORDER = [Ticket.Priority.LOW, Ticket.Priority.NORMAL, Ticket.Priority.HIGH, Ticket.Priority.URGENT]
+
+
+def _at_least(priority: str, category: Category | None) -> str:
+    """The priority, raised to the category's minimum (account security is always urgent)."""
+    floor = category.minimum_priority if category is not None else ""
+    if floor and PRIORITY_ORDER.index(floor) > PRIORITY_ORDER.index(priority):
+        return floor
+    return priority
 
 
 def _check_transition(ticket: Ticket, status: str) -> None:
@@ -108,6 +126,7 @@ def open_ticket(
         raise DomainError("required", _("A ticket needs a subject."), field="subject")
     if not body.strip():
         raise DomainError("required", _("The first message cannot be empty."), field="body")
+    priority = _at_least(priority, category)
     # Checked before the transaction: refused input leaves a caller's transaction usable. Once
     # writing, no savepoint: inside a caller's transaction a failure aborts it all.
     with transaction.atomic(savepoint=False):
@@ -126,6 +145,7 @@ def open_ticket(
             external_id=external_id,
             conversation_id=conversation_id,
             previous_ticket=previous_ticket,
+            status_changed_at=now,
         )
         if actor is not None:
             ticket._history_user = actor
@@ -148,6 +168,7 @@ def open_ticket(
             channel_message_id=channel_message_id,
             attachments=list(attachments),
         )
+        sla.on_ticket_opened(ticket, at=now)
         if notify:
             webhooks.emit("ticket.created", ticket_data(ticket))
             webhooks.emit("message.created", message_data(message))
@@ -225,6 +246,12 @@ def post_message(
         _check_transition(ticket, status_after)
         _apply_status(ticket, status_after, at=now)
 
+    if ticket.status != old_status:
+        sla.on_status_change(ticket, old=old_status, at=now)
+    if author_kind == Message.AuthorKind.CUSTOMER:
+        sla.on_customer_message(ticket, at=sent_at)
+    elif message.is_public_agent_reply:
+        sla.on_agent_reply(ticket, at=sent_at)
     if ticket.status != old_status or answered_first:
         _save(ticket, actor=actor, reason=f"message:{author_kind}")
     else:
@@ -247,7 +274,9 @@ def change_status(
     ticket = _lock(ticket)
     _check_transition(ticket, status)
     old_status = ticket.status
-    _apply_status(ticket, status, at=timezone.now())
+    now = timezone.now()
+    _apply_status(ticket, status, at=now)
+    sla.on_status_change(ticket, old=old_status, at=now)
     _save(ticket, actor=actor, reason=reason)
     webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status, "reason": reason})
     return ticket
@@ -270,14 +299,20 @@ def update_ticket(
             "invalid_priority", _("Unknown priority “%s”.") % changes["priority"], field="priority"
         )
     ticket = _lock_open(ticket)
+    if changes.get("category") is not None:
+        changes = {**changes, "priority": _at_least(changes.get("priority", ticket.priority), changes["category"])}
     changed = {name: value for name, value in changes.items() if getattr(ticket, name) != value}
     if not changed:
         return ticket
     for name, value in changed.items():
         setattr(ticket, name, value)
     old_status = ticket.status
+    now = timezone.now()
     if changed.get("assignee") is not None and ticket.status == S.NEW:
-        _apply_status(ticket, S.OPEN, at=timezone.now())
+        _apply_status(ticket, S.OPEN, at=now)
+        sla.on_status_change(ticket, old=old_status, at=now)
+    if {"priority", "category"} & set(changed):
+        sla.on_reclassified(ticket, at=now)
     _save(ticket, actor=actor)
     webhooks.emit("ticket.updated", {**ticket_data(ticket), "changed": sorted(changed)})
     if ticket.status != old_status:
@@ -366,7 +401,9 @@ def _close_if_still_solved(*, pk: int, cutoff: datetime) -> None:
     ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=pk)
     if ticket.status != S.SOLVED or ticket.solved_at is None or ticket.solved_at >= cutoff:
         raise DomainError("changed", "another worker got there first")
-    _apply_status(ticket, S.CLOSED, at=timezone.now())
+    now = timezone.now()
+    _apply_status(ticket, S.CLOSED, at=now)
+    sla.on_status_change(ticket, old=S.SOLVED, at=now)
     _save(ticket, actor=None, reason="auto_close")
     webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": S.SOLVED, "reason": "auto_close"})
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
-from . import services
+from . import services, sla
 
 
 @shared_task(
@@ -20,3 +21,41 @@ from . import services
 def close_solved_tickets_task() -> int:
     """Close tickets left solved long enough; idempotent, so beat may run it as often as it likes."""
     return services.close_solved_tickets()
+
+
+@shared_task(name="tickets.sweep_sla_clocks", ignore_result=True)
+def sweep_sla_clocks_task() -> int:
+    """Hand every clock with a stage due to a worker, in batches; the safety net under ETA tasks."""
+    ids = sla.claim_due_clocks(now=timezone.now())
+    for start in range(0, len(ids), 100):
+        check_sla_clocks_task.delay(ids[start : start + 100])
+    return len(ids)
+
+
+@shared_task(
+    name="tickets.check_sla_clocks",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    ignore_result=True,
+    acks_late=True,
+)
+def check_sla_clocks_task(clock_ids: list[int]) -> None:
+    """Warn, breach and escalate what is due; each clock's stages happen once however often this runs."""
+    for clock_id in clock_ids:
+        sla.check_clock(clock_id=clock_id)
+
+
+@shared_task(
+    name="tickets.check_sla_clock",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    ignore_result=True,
+    acks_late=True,
+)
+def check_sla_clock_task(clock_id: int) -> None:
+    """One clock at its exact deadline (an ETA task); the sweep covers it if this is lost."""
+    sla.check_clock(clock_id=clock_id)

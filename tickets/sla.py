@@ -1,0 +1,403 @@
+"""SLA clocks: which policy holds a ticket, when each target falls due, and what a breach sets off.
+
+The ticket services call the `on_*` functions inside their transaction, with the ticket row
+locked; `check_clock` is what the sweep and the precise ETA tasks run. Every stage a clock
+goes through (warning, breach, level 2, level 3) is a flag on the clock plus an Escalation
+row unique per (clock, level), so running a check twice, or two at once, does it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk import webhooks
+from helpdesk.calendars import add_business_seconds, business_seconds_between
+from helpdesk.models import BusinessCalendar
+from helpdesk.notifications import administrators, in_default_language, notify, team_leads
+from helpdesk.queries import schedule_for
+
+from .models import Escalation, SlaClock, SlaMetric, SlaPolicy, Ticket
+from .payloads import ticket_data
+
+logger = logging.getLogger(__name__)
+M = SlaMetric
+S = Ticket.Status
+P = Ticket.Priority
+POLICIES_CACHE_KEY = "helpdesk:sla-policies"
+DEFAULT_PAUSE = (S.PENDING,)
+PRIORITY_UP = {P.LOW: P.NORMAL, P.NORMAL: P.HIGH, P.HIGH: P.URGENT, P.URGENT: P.URGENT}
+# Clocks a sweep hands to workers are claimed for this long; a lost task is retried after it.
+CLAIM = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A policy read once: conditions, and targets by (metric, priority) with "" for any."""
+
+    policy: SlaPolicy
+    category_ids: frozenset[int]
+    targets: dict[tuple[str, str], tuple[int, bool]]
+
+    def matches(self, ticket: Ticket, tier: str) -> bool:
+        p = self.policy
+        return (
+            (not p.channels or ticket.channel in p.channels)
+            and (not p.priorities or ticket.priority in p.priorities)
+            and (not p.tiers or tier in p.tiers)
+            and (not self.category_ids or ticket.category_id in self.category_ids)
+        )
+
+    def target(self, metric: str, priority: str) -> tuple[int, bool] | None:
+        return self.targets.get((metric, priority)) or self.targets.get((metric, ""))
+
+
+def rules() -> list[Rule]:
+    """Active policies in order, cached briefly: every new ticket and reply consults them."""
+    cached = cache.get(POLICIES_CACHE_KEY)
+    if cached is None:
+        policies = SlaPolicy.objects.filter(is_active=True).select_related("calendar").prefetch_related(
+            "targets", "categories"
+        )
+        cached = [
+            Rule(
+                policy=policy,
+                category_ids=frozenset(c.pk for c in policy.categories.all()),
+                targets={(t.metric, t.priority): (t.seconds, t.business_hours) for t in policy.targets.all()},
+            )
+            for policy in policies
+        ]
+        cache.set(POLICIES_CACHE_KEY, cached, 30)
+    return cached
+
+
+def forget_policies() -> None:
+    cache.delete(POLICIES_CACHE_KEY)
+
+
+def rule_for(ticket: Ticket) -> Rule | None:
+    tier = ticket.customer.tier
+    return next((rule for rule in rules() if rule.matches(ticket, tier)), None)
+
+
+# --- time ---------------------------------------------------------------------------
+
+
+def _add(calendar: BusinessCalendar | None, start: datetime, seconds: float) -> datetime:
+    if calendar is None:
+        return start + timedelta(seconds=max(seconds, 0))
+    return add_business_seconds(schedule_for(calendar), start, max(seconds, 0))
+
+
+def _between(calendar: BusinessCalendar | None, start: datetime, end: datetime) -> float:
+    if calendar is None:
+        return (end - start).total_seconds()
+    return business_seconds_between(schedule_for(calendar), start, end)
+
+
+def remaining_seconds(clock: SlaClock, at: datetime) -> float:
+    """Target time left at `at` (negative once overdue); a paused clock stopped counting."""
+    return _between(clock.calendar, clock.paused_at or at, clock.due_at)
+
+
+def _schedule(clock: SlaClock, at: datetime, remaining: float, warn_share: float) -> None:
+    """Set due (and warning) times for `remaining` target seconds counted from `at`."""
+    clock.due_at = _add(clock.calendar, at, remaining)
+    until_warning = remaining - (1 - warn_share) * clock.target_seconds
+    clock.warn_at = _add(clock.calendar, at, until_warning) if clock.warned_at is None and until_warning > 0 else None
+    clock.next_check_at = next_check(clock)
+
+
+def next_check(clock: SlaClock) -> datetime | None:
+    """When the clock next has something to do; None when it has nothing left."""
+    if not clock.is_running or clock.paused_at is not None:
+        return None
+    if clock.breached_at is None:
+        if clock.warned_at is None and clock.warn_at is not None and clock.warn_at < clock.due_at:
+            return clock.warn_at
+        return clock.due_at
+    policy = clock.policy
+    if policy is None or clock.escalation_level >= 3:
+        return None
+    level2 = clock.breached_at + timedelta(seconds=policy.level2_after)
+    return level2 if clock.escalation_level < 2 else level2 + timedelta(seconds=policy.level3_after)
+
+
+def _warn_share(clock: SlaClock) -> float:
+    return float(clock.policy.warn_at) if clock.policy is not None else 0.8
+
+
+def _pause_statuses(clock: SlaClock) -> tuple[str, ...]:
+    return tuple(clock.policy.pause_statuses) if clock.policy is not None else DEFAULT_PAUSE
+
+
+def _precise(clocks: list[SlaClock]) -> None:
+    """Deadlines a sweep would catch too late get a task at their exact time, after commit."""
+    horizon = timezone.now() + timedelta(seconds=settings.SLA_PRECISE_HORIZON_SECONDS)
+    soon = [(c.pk, c.next_check_at) for c in clocks if c.next_check_at is not None and c.next_check_at <= horizon]
+    if soon:
+        transaction.on_commit(lambda: _enqueue(soon), robust=True)
+
+
+def _enqueue(soon: list[tuple[int, datetime]]) -> None:
+    from .tasks import check_sla_clock_task
+
+    for pk, eta in soon:
+        check_sla_clock_task.apply_async((pk,), eta=eta)
+
+
+# --- events, called by tickets.services with the ticket locked ------------------------
+
+
+def _new_clock(ticket: Ticket, rule: Rule, metric: str, at: datetime) -> SlaClock | None:
+    target = rule.target(metric, ticket.priority)
+    if target is None:
+        return None
+    seconds, business = target
+    clock = SlaClock(
+        ticket=ticket, metric=metric, policy=rule.policy, target_seconds=seconds,
+        calendar=rule.policy.calendar if business else None, started_at=at,
+    )
+    _schedule(clock, at, seconds, float(rule.policy.warn_at))
+    if ticket.status in rule.policy.pause_statuses:
+        clock.paused_at, clock.next_check_at = at, None
+    return clock
+
+
+def on_ticket_opened(ticket: Ticket, *, at: datetime) -> list[SlaClock]:
+    rule = rule_for(ticket)
+    if rule is None:
+        return []
+    clocks = [c for c in (_new_clock(ticket, rule, m, at) for m in (M.FIRST_RESPONSE, M.RESOLUTION)) if c]
+    SlaClock.objects.bulk_create(clocks)
+    _precise(clocks)
+    return clocks
+
+
+def _running(ticket: Ticket, *metrics: str) -> list[SlaClock]:
+    queryset = SlaClock.objects.filter(ticket=ticket, fulfilled_at=None, stopped_at=None).select_related(
+        "policy", "calendar"
+    )
+    return list(queryset.filter(metric__in=metrics) if metrics else queryset)
+
+
+def on_customer_message(ticket: Ticket, *, at: datetime) -> None:
+    """An unanswered customer message starts a next-response clock, unless one runs already."""
+    if ticket.first_response_at is None or _running(ticket, M.NEXT_RESPONSE):
+        return
+    rule = rule_for(ticket)
+    clock = _new_clock(ticket, rule, M.NEXT_RESPONSE, at) if rule else None
+    if clock is not None:
+        clock.save()
+        _precise([clock])
+
+
+def on_agent_reply(ticket: Ticket, *, at: datetime) -> None:
+    """A public agent reply answers the first or next response and restarts the periodic update."""
+    for clock in _running(ticket, M.FIRST_RESPONSE, M.NEXT_RESPONSE, M.PERIODIC_UPDATE):
+        _finish(clock, at, fulfilled=True)
+    rule = rule_for(ticket)
+    clock = _new_clock(ticket, rule, M.PERIODIC_UPDATE, at) if rule else None
+    if clock is not None:
+        clock.save()
+        _precise([clock])
+
+
+def _finish(clock: SlaClock, at: datetime, *, fulfilled: bool) -> None:
+    if fulfilled:
+        clock.fulfilled_at = at
+        if clock.breached_at is None and clock.paused_at is None and at > clock.due_at:
+            clock.breached_at = clock.due_at  # late, before a sweep noticed: recorded, not escalated
+    else:
+        clock.stopped_at = at
+    clock.next_check_at = None
+    clock.save(update_fields=["fulfilled_at", "stopped_at", "breached_at", "next_check_at"])
+
+
+def on_status_change(ticket: Ticket, *, old: str, at: datetime) -> None:
+    """Solve fulfils resolution, close stops everything, reopen resumes, pause statuses pause."""
+    new = ticket.status
+    if old == S.SOLVED and new != S.CLOSED:
+        reopened = SlaClock.objects.filter(ticket=ticket, metric=M.RESOLUTION, fulfilled_at__isnull=False).order_by("-pk")
+        clock = reopened.select_related("policy", "calendar").first()
+        if clock is not None and not _running(ticket, M.RESOLUTION):
+            # The time while solved does not count: resume from where solving stopped the clock.
+            clock.paused_at, clock.fulfilled_at = clock.fulfilled_at, None
+            clock.save(update_fields=["paused_at", "fulfilled_at"])
+    changed = []
+    for clock in _running(ticket):
+        if new == S.CLOSED or (new == S.SOLVED and clock.metric != M.RESOLUTION):
+            _finish(clock, at, fulfilled=False)
+        elif new == S.SOLVED:
+            _finish(clock, at, fulfilled=True)
+        elif new in _pause_statuses(clock) and clock.paused_at is None:
+            clock.paused_at, clock.next_check_at = at, None
+            changed.append(clock)
+        elif new not in _pause_statuses(clock) and clock.paused_at is not None:
+            left = _between(clock.calendar, clock.paused_at, clock.due_at)
+            clock.paused_at = None
+            _schedule(clock, at, left, _warn_share(clock))
+            changed.append(clock)
+    _save_times(changed)
+
+
+def on_reclassified(ticket: Ticket, *, at: datetime) -> None:
+    """Priority or category changed: running clocks take the targets of the policy now matching,
+    keeping the time already used."""
+    rule = rule_for(ticket)
+    changed = []
+    for clock in _running(ticket):
+        target = rule.target(clock.metric, ticket.priority) if rule else None
+        if target is None:
+            _finish(clock, at, fulfilled=False)
+            continue
+        seconds, business = target
+        calendar = rule.policy.calendar if business else None
+        if (clock.policy_id, clock.target_seconds, clock.calendar_id) == (rule.policy.pk, seconds, getattr(calendar, "pk", None)):
+            continue
+        used = clock.target_seconds - remaining_seconds(clock, at)
+        clock.policy, clock.target_seconds, clock.calendar = rule.policy, seconds, calendar
+        paused = clock.paused_at
+        _schedule(clock, paused or at, seconds - used, float(rule.policy.warn_at))
+        if paused is not None:
+            clock.next_check_at = None
+        changed.append(clock)
+    _save_times(changed, also=["policy", "target_seconds", "calendar"])
+
+
+def _save_times(clocks: list[SlaClock], also: list[str] = ()) -> None:
+    if clocks:
+        SlaClock.objects.bulk_update(clocks, ["paused_at", "due_at", "warn_at", "next_check_at", *also])
+        _precise(clocks)
+
+
+# --- the sweep and the check ----------------------------------------------------------
+
+
+def claim_due_clocks(*, now: datetime, limit: int = 1000) -> list[int]:
+    """Ids of clocks with a stage due, claimed for CLAIM so a second sweep skips them."""
+    with transaction.atomic():
+        due = SlaClock.objects.select_for_update(skip_locked=True).filter(next_check_at__lte=now)
+        ids = list(due.order_by("next_check_at").values_list("pk", flat=True)[:limit])
+        if ids:
+            SlaClock.objects.filter(pk__in=ids).update(next_check_at=now + CLAIM)
+    return ids
+
+
+def check_clock(*, clock_id: int, now: datetime | None = None) -> list[Escalation]:
+    """Take the clock through every stage due by `now`: warning, breach (level 1), level 2, level 3.
+
+    Locks the ticket, then the clock (the services' order). A ticket locked by someone else
+    is left for the next run: its claim runs out and the sweep hands it out again.
+    """
+    now = now or timezone.now()
+    ticket_id = SlaClock.objects.filter(pk=clock_id).values_list("ticket_id", flat=True).first()
+    if ticket_id is None:
+        return []
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update(of=("self",), skip_locked=True).filter(pk=ticket_id).first()
+        if ticket is None:
+            return []
+        clock = SlaClock.objects.select_for_update(of=("self",)).select_related("policy", "calendar").get(pk=clock_id)
+        made = []
+        if clock.is_running and clock.paused_at is None:
+            made = _advance(clock, ticket, now)
+        clock.next_check_at = next_check(clock)
+        clock.save(update_fields=["warned_at", "breached_at", "escalation_level", "next_check_at"])
+        _precise([clock])
+    return made
+
+
+def _advance(clock: SlaClock, ticket: Ticket, now: datetime) -> list[Escalation]:
+    made = []
+    if clock.breached_at is None and clock.warned_at is None and clock.warn_at and clock.warn_at <= now < clock.due_at:
+        clock.warned_at = now
+        made += _escalate(clock, ticket, 0, now)
+    if clock.breached_at is None and clock.due_at <= now:
+        clock.breached_at, clock.escalation_level = clock.due_at, 1
+        made += _escalate(clock, ticket, 1, now)
+        webhooks.emit("sla.breached", {"ticket": ticket_data(ticket), "metric": clock.metric, "due_at": clock.due_at})
+    policy = clock.policy
+    while policy is not None and clock.breached_at is not None and 1 <= clock.escalation_level < 3:
+        stage_at = next_check(clock)
+        if stage_at is None or stage_at > now:
+            break
+        clock.escalation_level += 1
+        made += _escalate(clock, ticket, clock.escalation_level, now)
+    return made
+
+
+LEVEL_TEXT = {
+    0: _("%(ticket)s: the %(metric)s target is close to breaching (due %(due)s)."),
+    1: _("%(ticket)s breached its %(metric)s target (due %(due)s): escalation level 1."),
+    2: _("%(ticket)s is still breaching its %(metric)s target: escalation level 2."),
+    3: _("%(ticket)s is still breaching its %(metric)s target: escalation level 3."),
+}
+
+
+def _escalate(clock: SlaClock, ticket: Ticket, level: int, now: datetime) -> list[Escalation]:
+    from_team = ticket.team
+    to_team = clock.policy.escalation_team if level == 2 and clock.policy else None
+    try:
+        with transaction.atomic():
+            escalation = Escalation.objects.create(
+                ticket=ticket, clock=clock, kind=Escalation.Kind.AUTOMATIC, level=level, from_team=from_team,
+                to_team=to_team, reason=f"sla:{clock.metric}", created_at=now,
+            )
+    except IntegrityError:
+        return []  # done before: the flags on the clock and this row agree
+    _apply_level(ticket, level, to_team)
+    text = in_default_language(
+        LEVEL_TEXT[level], ticket=ticket.reference, metric=SlaMetric(clock.metric).label,
+        due=timezone.localtime(clock.due_at).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    notify(recipients=_recipients(ticket, level, from_team), kind=f"sla_level_{level}", text=text, ticket=ticket)
+    if level > 0:
+        webhooks.emit("escalation.created", escalation_data(escalation))
+    return [escalation]
+
+
+def _apply_level(ticket: Ticket, level: int, to_team) -> None:
+    changes = {}
+    if level == 1 and PRIORITY_UP[ticket.priority] != ticket.priority:
+        changes["priority"] = PRIORITY_UP[ticket.priority]
+    if level == 2 and to_team is not None and ticket.team_id != to_team.pk:
+        changes["team"] = to_team
+    if changes:
+        for name, value in changes.items():
+            setattr(ticket, name, value)
+        ticket.updated_at = timezone.now()
+        ticket._change_reason = f"sla_escalation:{level}"
+        ticket.save()
+
+
+def _recipients(ticket: Ticket, level: int, team) -> list:
+    if level == 0:
+        return [ticket.assignee.user] if ticket.assignee_id else list(team_leads(team))
+    if level == 1:
+        return list(team_leads(team))
+    if level == 2:
+        return [team.manager] if team is not None and team.manager_id else list(team_leads(team))
+    return list(administrators())
+
+
+def escalation_data(escalation: Escalation) -> dict:
+    return {
+        "id": escalation.pk,
+        "ticket": Ticket(pk=escalation.ticket_id).reference,
+        "kind": escalation.kind,
+        "level": escalation.level,
+        "metric": escalation.clock.metric if escalation.clock_id else None,
+        "from_team_id": escalation.from_team_id,
+        "to_team_id": escalation.to_team_id,
+        "reason": escalation.reason,
+        "created_at": escalation.created_at,
+        "returned_at": escalation.returned_at,
+    }
