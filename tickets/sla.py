@@ -150,7 +150,7 @@ def _enqueue(soon: list[tuple[int, datetime]]) -> None:
     from .tasks import check_sla_clock_task
 
     for pk, eta in soon:
-        check_sla_clock_task.apply_async((pk,), eta=eta)
+        check_sla_clock_task.apply_async((pk,), eta=eta, retry=False)  # a down broker: the sweep catches up
 
 
 # --- events, called by tickets.services with the ticket locked ------------------------

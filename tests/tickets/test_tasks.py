@@ -13,10 +13,11 @@ from celery.signals import task_postrun
 from django.utils import timezone
 
 from config.celery import app
-from tickets.models import Ticket
-from tickets.tasks import close_solved_tickets_task
+from tickets import services, sla
+from tickets.models import Escalation, SlaPolicy, Ticket
+from tickets.tasks import close_solved_tickets_task, sweep_sla_clocks_task
 
-from ..factories import TicketFactory
+from ..factories import CustomerFactory, TicketFactory
 
 S = Ticket.Status
 
@@ -66,3 +67,35 @@ def test_beat_schedules_the_sweep_with_an_expiry_under_its_period(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["close-solved-tickets"]
     assert entry["task"] == close_solved_tickets_task.name
     assert entry["options"]["expires"] < 600
+
+
+@pytest.fixture
+def routed_to(queue, monkeypatch):
+    """Send every ticket task to the test's queue, the follow-up tasks they queue included."""
+    monkeypatch.setitem(app.conf, "task_routes", {"tickets.*": {"queue": queue}})
+    monkeypatch.setattr(app.amqp, "_rtable", None)  # re-read task_routes…
+    monkeypatch.delitem(app.amqp.__dict__, "router", raising=False)  # …in a new router
+    yield queue
+    app.amqp.__dict__.pop("router", None)  # and forget it afterwards
+    app.amqp._rtable = None
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_escalates_a_breached_first_response_at_its_deadline(routed_to):
+    policy = SlaPolicy.objects.create(name="test: 2 s", position=0, channels=["other"], pause_statuses=["pending"])
+    policy.targets.create(metric="first_response", seconds=2)
+    sla.forget_policies()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=[routed_to]):
+        ticket = services.open_ticket(customer=CustomerFactory(), subject="s", channel="other", body="在吗")
+        due = ticket.sla_clocks.get(metric="first_response").due_at
+        assert wait_for(lambda: Escalation.objects.filter(ticket=ticket, level=1).exists(), timeout=20)
+    escalation = Escalation.objects.get(ticket=ticket, level=1)
+    assert timedelta(0) <= escalation.created_at - due < timedelta(seconds=5)  # at the deadline, not a sweep later
+    assert Escalation.objects.filter(ticket=ticket, level=0).count() == 1  # the warning came first, once
+
+
+def test_beat_sweeps_sla_clocks_more_often_than_a_chat_target(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-sla-clocks"]
+    assert entry["task"] == sweep_sla_clocks_task.name
+    assert entry["schedule"].total_seconds() <= 15

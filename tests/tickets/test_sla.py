@@ -1,0 +1,300 @@
+"""SLA clocks as our service standard defines them, and the escalation plan at breach.
+
+The shipped policies: first response web chat 15 s, email 12 h (VIP 4 h); resolution in
+cn-workweek business hours (urgent 4 h, high 1 day, normal 3 days, low 5 days).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core import mail
+
+from helpdesk.models import Channel, Customer, Notification
+from tickets import services, sla
+from tickets.models import Category, Escalation, SlaClock, SlaMetric, SlaPolicy, Ticket
+
+from ..factories import CustomerFactory, UserFactory
+
+S = Ticket.Status
+M = SlaMetric
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.django_db
+
+
+def local(*args) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)
+
+
+def open_ticket(channel=Channel.WEB_CHAT, priority="normal", tier="standard", team=None, category=None) -> Ticket:
+    return services.open_ticket(
+        customer=CustomerFactory(tier=tier), subject="订单没收到", channel=channel, body="我的快递到哪了？",
+        priority=priority, team=team, category=category,
+    )
+
+
+def clock(ticket: Ticket, metric: str) -> SlaClock:
+    return ticket.sla_clocks.filter(metric=metric).latest("pk")
+
+
+def reply(ticket, agent, **kwargs):
+    return services.post_message(ticket=ticket, author_kind="agent", agent=agent, body="您好，我来查一下", **kwargs)
+
+
+def customer_writes(ticket):
+    return services.post_message(ticket=ticket, author_kind="customer", body="还在吗？")
+
+
+# --- policies and targets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "tier", "seconds"),
+    [(Channel.WEB_CHAT, "standard", 15), (Channel.APP_CHAT, "standard", 20), (Channel.WECHAT, "standard", 30),
+     (Channel.DOUYIN, "standard", 3600), (Channel.EMAIL, "standard", 12 * 3600), (Channel.EMAIL, "vip", 4 * 3600)],
+)
+@time_machine.travel(local(2026, 11, 24, 10), tick=False)
+def test_the_first_response_target_follows_the_channel_and_tier(channel, tier, seconds):
+    first = clock(open_ticket(channel=channel, tier=tier), M.FIRST_RESPONSE)
+    assert first.due_at == local(2026, 11, 24, 10) + timedelta(seconds=seconds)
+    assert first.calendar is None  # calendar time
+
+
+@time_machine.travel(local(2026, 11, 27, 16), tick=False)  # a Friday afternoon
+def test_resolution_counts_business_hours_over_the_weekend():
+    ticket = open_ticket(priority="urgent")
+    assert clock(ticket, M.RESOLUTION).due_at == local(2026, 11, 30, 11)  # 2 h Friday, 2 h Monday
+
+
+@time_machine.travel(local(2026, 9, 30, 17), tick=False)
+def test_resolution_skips_national_day_week():
+    ticket = open_ticket(priority="high")  # one business day: 1 h on 30 Sept, 8 h after the holiday
+    assert clock(ticket, M.RESOLUTION).due_at == local(2026, 10, 8, 17)
+
+
+@time_machine.travel(local(2026, 11, 24, 10), tick=False)
+def test_an_account_security_ticket_is_urgent_whatever_it_was_filed_as():
+    ticket = open_ticket(priority="low", category=Category.objects.get(code="account_stolen"))
+    assert ticket.priority == "urgent"
+    assert clock(ticket, M.RESOLUTION).target_seconds == 4 * 3600
+
+
+@time_machine.travel(local(2026, 11, 24, 10), tick=False)
+def test_editing_a_policy_leaves_running_clocks_alone():
+    ticket = open_ticket()
+    SlaPolicy.objects.get(name="网页在线客服").targets.filter(metric=M.FIRST_RESPONSE).update(seconds=999)
+    sla.forget_policies()
+    assert clock(ticket, M.FIRST_RESPONSE).target_seconds == 15
+    assert clock(open_ticket(), M.FIRST_RESPONSE).target_seconds == 999
+
+
+# --- the life of a clock ----------------------------------------------------------------------
+
+
+def test_a_public_reply_fulfils_the_first_response_and_an_internal_note_does_not(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        traveller.shift(5)
+        reply(ticket, alice, internal=True)
+        assert clock(ticket, M.FIRST_RESPONSE).fulfilled_at is None
+        traveller.shift(5)
+        reply(ticket, alice)
+    first = clock(ticket, M.FIRST_RESPONSE)
+    assert first.fulfilled_at == local(2026, 11, 24, 10, 0, 10) and first.breached_at is None
+    assert first.next_check_at is None
+
+
+def test_a_late_reply_is_recorded_as_a_breach(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        traveller.shift(40)
+        reply(ticket, alice)
+    assert clock(ticket, M.FIRST_RESPONSE).breached_at == local(2026, 11, 24, 10, 0, 15)
+
+
+def test_each_unanswered_customer_message_run_gets_one_next_response_clock(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        reply(ticket, alice)
+        traveller.shift(60)
+        customer_writes(ticket)
+        traveller.shift(5)
+        customer_writes(ticket)  # still the same wait: no second clock
+        assert ticket.sla_clocks.filter(metric=M.NEXT_RESPONSE).count() == 1
+        assert clock(ticket, M.NEXT_RESPONSE).due_at == local(2026, 11, 24, 10, 1, 15)  # from the oldest
+        traveller.shift(5)
+        reply(ticket, alice)
+        assert clock(ticket, M.NEXT_RESPONSE).fulfilled_at is not None
+        customer_writes(ticket)
+    assert ticket.sla_clocks.filter(metric=M.NEXT_RESPONSE).count() == 2
+
+
+def test_pending_on_the_customer_pauses_resolution_and_the_wait_is_added_back(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket(priority="urgent")  # due 14:00
+        reply(ticket, alice)
+        traveller.move_to(local(2026, 11, 24, 11))
+        services.change_status(ticket=ticket, status=S.PENDING)
+        assert clock(ticket, M.RESOLUTION).paused_at == local(2026, 11, 24, 11)
+        assert clock(ticket, M.RESOLUTION).next_check_at is None
+        traveller.move_to(local(2026, 11, 25, 9, 30))
+        customer_writes(ticket)  # wakes the ticket: 3 business hours were left
+    resolution = clock(ticket, M.RESOLUTION)
+    assert resolution.paused_at is None
+    assert resolution.due_at == local(2026, 11, 25, 12, 30)
+
+
+def test_solving_fulfils_resolution_and_a_reopen_resumes_it(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket(priority="urgent")
+        reply(ticket, alice)
+        traveller.move_to(local(2026, 11, 24, 11))
+        services.change_status(ticket=ticket, status=S.SOLVED)
+        assert clock(ticket, M.RESOLUTION).fulfilled_at == local(2026, 11, 24, 11)
+        traveller.move_to(local(2026, 11, 24, 15))
+        customer_writes(ticket)  # "it broke again": reopened with the 3 hours left
+    resolution = clock(ticket, M.RESOLUTION)
+    assert ticket.sla_clocks.filter(metric=M.RESOLUTION).count() == 1
+    assert (resolution.fulfilled_at, resolution.due_at) == (None, local(2026, 11, 24, 18))
+
+
+def test_closing_stops_every_clock(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False):
+        ticket = open_ticket()
+        services.change_status(ticket=ticket, status=S.SOLVED)
+        services.change_status(ticket=ticket, status=S.CLOSED)
+    assert not ticket.sla_clocks.filter(fulfilled_at=None, stopped_at=None).exists()
+    assert not ticket.sla_clocks.filter(next_check_at__isnull=False).exists()
+
+
+def test_raising_the_priority_mid_ticket_keeps_the_time_already_used(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket(priority="normal")  # 27 business hours
+        traveller.move_to(local(2026, 11, 24, 12))
+        services.update_ticket(ticket=ticket, changes={"priority": "urgent"})
+    resolution = clock(ticket, M.RESOLUTION)
+    assert resolution.target_seconds == 4 * 3600
+    assert resolution.due_at == local(2026, 11, 24, 14)  # 2 of its 4 hours were used
+
+
+def test_requester_wait_and_agent_work_time_are_recorded(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        traveller.shift(600)
+        reply(ticket, alice, status_after=S.PENDING)  # 10 min new
+        traveller.shift(3600)
+        customer_writes(ticket)  # 1 h pending: the requester was not waiting
+        traveller.shift(300)
+        services.change_status(ticket=ticket, status=S.ON_HOLD)  # 5 min open
+        traveller.shift(1200)
+        services.change_status(ticket=ticket, status=S.SOLVED)  # 20 min on hold
+    ticket.refresh_from_db()
+    assert ticket.requester_wait_seconds == 600 + 300 + 1200
+    assert ticket.agent_work_seconds == 600 + 300
+
+
+# --- breach and escalation --------------------------------------------------------------------
+
+
+@pytest.fixture
+def plan(support_team, billing_team, lena, ada):
+    manager = UserFactory(username="mia", email="mia@example.com")
+    support_team.manager = manager
+    support_team.save()
+    SlaPolicy.objects.filter(name="网页在线客服").update(escalation_team=billing_team, level2_after=600, level3_after=1800)
+    sla.forget_policies()
+    return manager
+
+
+def run_checks(at: datetime) -> list[Escalation]:
+    made = []
+    for pk in sla.claim_due_clocks(now=at):
+        made += sla.check_clock(clock_id=pk, now=at)
+    return made
+
+
+def test_the_escalation_plan_runs_level_by_level_and_only_once(
+    plan, alice, lena, ada, support_team, billing_team, django_capture_on_commit_callbacks
+):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+        services.assign_ticket(ticket=ticket, agent=alice)
+    first = clock(ticket, M.FIRST_RESPONSE)
+    assert first.warn_at == start + timedelta(seconds=12)  # 80 % of 15 s
+
+    assert [e.level for e in run_checks(start + timedelta(seconds=12))] == [0]
+    assert Notification.objects.get(kind="sla_level_0").recipient == alice.user
+
+    assert [e.level for e in run_checks(start + timedelta(seconds=16))] == [1]
+    ticket.refresh_from_db()
+    assert ticket.priority == "high"  # raised one step
+    assert Notification.objects.get(kind="sla_level_1").recipient == lena.user
+    assert run_checks(start + timedelta(seconds=17)) == []  # nothing new is due
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [e.level for e in run_checks(start + timedelta(seconds=15 + 600))] == [2]
+    ticket.refresh_from_db()
+    assert ticket.team == billing_team
+    level2 = Escalation.objects.get(level=2)
+    assert (level2.from_team, level2.to_team) == (support_team, billing_team)
+    assert Notification.objects.get(kind="sla_level_2").recipient == plan
+    assert "mia@example.com" in [m.to[0] for m in mail.outbox]
+
+    assert [e.level for e in run_checks(start + timedelta(days=1))] == [3]
+    assert set(Notification.objects.filter(kind="sla_level_3").values_list("recipient__username", flat=True)) == {"ada"}
+    assert clock(ticket, M.FIRST_RESPONSE).next_check_at is None  # the plan is done
+    assert run_checks(start + timedelta(days=2)) == []
+    assert Escalation.objects.filter(ticket=ticket).count() == 4
+
+
+def test_a_sweep_that_comes_late_catches_up_every_stage_at_once(plan, support_team):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+    # the broker was down for an hour: breach, level 2 and 3 are all due
+    made = run_checks(start + timedelta(hours=1))
+    assert [e.level for e in made] == [1, 2, 3]  # a warning this late is pointless: skipped
+    assert not ticket.escalations.filter(level=0).exists()
+
+
+def test_checking_a_clock_twice_or_a_repeated_task_changes_nothing(plan, support_team):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+    first = clock(ticket, M.FIRST_RESPONSE)
+    at = start + timedelta(seconds=20)
+    assert len(sla.check_clock(clock_id=first.pk, now=at)) == 1
+    assert sla.check_clock(clock_id=first.pk, now=at) == []
+    assert Escalation.objects.filter(ticket=ticket, level=1).count() == 1
+    assert Notification.objects.filter(kind="sla_level_1").count() == 1
+
+
+def test_a_second_sweep_at_the_same_moment_claims_nothing(support_team):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        open_ticket(team=support_team)
+    at = start + timedelta(seconds=20)
+    assert len(sla.claim_due_clocks(now=at)) == 1
+    assert sla.claim_due_clocks(now=at) == []  # claimed: a second beat hands out nothing
+    assert len(sla.claim_due_clocks(now=at + sla.CLAIM)) == 1  # a lost task is retried later
+
+
+def test_a_reply_in_time_means_no_escalation(alice, support_team):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+        reply(ticket, alice)
+    assert run_checks(start + timedelta(minutes=5)) == []
+
+
+def test_the_sweep_finds_due_clocks_by_index_not_by_scanning_tickets(django_assert_max_num_queries):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        for _ in range(5):
+            open_ticket()
+    with django_assert_max_num_queries(4):
+        assert len(sla.claim_due_clocks(now=start + timedelta(seconds=14))) == 5  # the warnings
