@@ -63,7 +63,7 @@ def key_for(plain: str) -> ApiKey | None:
     prefix, _sep, secret = plain.removeprefix(KEY_PREFIX).partition("_")
     if not secret:
         return None
-    api_key = ApiKey.objects.select_related("user").filter(prefix=prefix, revoked_at=None).first()
+    api_key = ApiKey.objects.select_related("user__agent").filter(prefix=prefix, revoked_at=None).first()
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
         return None
     now = timezone.now()

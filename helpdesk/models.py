@@ -36,6 +36,10 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="managed_teams",
         verbose_name=_("department manager"), help_text=_("Notified at the second level of an SLA escalation."),
     )
+    handover_target_seconds = models.PositiveIntegerField(
+        _("response target for escalated tickets (seconds)"), default=4 * 3600,
+        help_text=_("How soon this team must hand back a ticket escalated to it."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     history = AuditedRecords()

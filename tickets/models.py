@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
 from helpdesk.history import AuditedRecords
 from helpdesk.models import Agent, BusinessCalendar, Channel, Customer, Tag, Team
 
@@ -280,6 +281,7 @@ class SlaMetric(models.TextChoices):
     NEXT_RESPONSE = "next_response", _("Next response")
     PERIODIC_UPDATE = "periodic_update", _("Periodic update")
     RESOLUTION = "resolution", _("Resolution")
+    HANDOVER = "handover", _("Escalated team's response")
 
 
 class SlaPolicy(models.Model):

@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 
 from helpdesk import webhooks
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, Channel, Customer, Tag
+from helpdesk.models import Agent, Channel, Customer, Tag, Team
 
 from . import sla
-from .models import Category, Message, Ticket
+from .models import Category, Escalation, Message, Ticket
 from .payloads import message_data, ticket_data
 from .transitions import can_transition
 
@@ -413,9 +413,68 @@ __all__ = [
     "assign_ticket",
     "change_status",
     "close_solved_tickets",
+    "escalate_ticket",
+    "hand_back_ticket",
     "open_ticket",
     "post_message",
     "set_tag_names",
     "set_tags",
     "update_ticket",
 ]
+
+
+@transaction.atomic
+def escalate_ticket(*, ticket: Ticket, team: Team, reason: str, actor: AbstractBaseUser | None = None) -> Escalation:
+    """Hand the ticket to another department: on hold for that team, under that team's response
+    target, until they hand it back. One hand-over at a time."""
+    if not reason.strip():
+        raise DomainError("required", _("Say why the ticket is escalated."), field="reason")
+    ticket = _lock_open(ticket)
+    if ticket.team_id == team.pk:
+        raise DomainError("same_team", _("The ticket is with this team already."), field="team")
+    if ticket.escalations.filter(kind=Escalation.Kind.MANUAL, returned_at=None).exists():
+        raise DomainError("already_escalated", _("The ticket is escalated already; it must be handed back first."))
+    now = timezone.now()
+    old_status = ticket.status
+    if ticket.status != S.ON_HOLD:
+        _check_transition(ticket, S.ON_HOLD)
+        _apply_status(ticket, S.ON_HOLD, at=now)
+        sla.on_status_change(ticket, old=old_status, at=now)
+    escalation = Escalation.objects.create(
+        ticket=ticket, kind=Escalation.Kind.MANUAL, level=0, from_team=ticket.team, to_team=team,
+        reason=reason.strip()[:500], created_by=actor if getattr(actor, "pk", None) else None, created_at=now,
+    )
+    clock = sla.start_handover(ticket, team=team, at=now)
+    escalation.response_due_at = clock.due_at
+    escalation.save(update_fields=["response_due_at"])
+    ticket.team = team
+    ticket.assignee = None
+    _save(ticket, actor=actor, reason="escalated")
+    webhooks.emit("escalation.created", sla.escalation_data(escalation))
+    if ticket.status != old_status:
+        webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status, "reason": "escalated"})
+    return escalation
+
+
+@transaction.atomic
+def hand_back_ticket(*, ticket: Ticket, note: str = "", actor: AbstractBaseUser | None = None) -> Escalation:
+    """The escalated team is done: the ticket returns, open, to the team that escalated it."""
+    ticket = _lock_open(ticket)
+    escalation = ticket.escalations.filter(kind=Escalation.Kind.MANUAL, returned_at=None).first()
+    if escalation is None:
+        raise DomainError("not_escalated", _("The ticket is not escalated to another team."))
+    now = timezone.now()
+    escalation.returned_at = now
+    if note.strip():
+        escalation.reason = f"{escalation.reason}\n→ {note.strip()}"[:500]
+    escalation.save(update_fields=["returned_at", "reason"])
+    sla.end_handover(ticket, at=now)
+    old_status = ticket.status
+    if ticket.status == S.ON_HOLD:
+        _apply_status(ticket, S.OPEN, at=now)
+        sla.on_status_change(ticket, old=old_status, at=now)
+    ticket.team = escalation.from_team
+    ticket.assignee = None
+    _save(ticket, actor=actor, reason="handed_back")
+    webhooks.emit("ticket.updated", {**ticket_data(ticket), "changed": ["team", "status"]})
+    return escalation

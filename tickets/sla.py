@@ -210,6 +210,24 @@ def on_agent_reply(ticket: Ticket, *, at: datetime) -> None:
         _precise([clock])
 
 
+def start_handover(ticket: Ticket, *, team, at: datetime) -> SlaClock:
+    """The escalated team's own response target, in calendar time, under the ticket's policy plan."""
+    rule = rule_for(ticket)
+    policy = rule.policy if rule else None
+    clock = SlaClock(
+        ticket=ticket, metric=M.HANDOVER, policy=policy, target_seconds=max(team.handover_target_seconds, 1), started_at=at
+    )
+    _schedule(clock, at, clock.target_seconds, float(policy.warn_at) if policy else 0.8)
+    clock.save()
+    _precise([clock])
+    return clock
+
+
+def end_handover(ticket: Ticket, *, at: datetime) -> None:
+    for clock in _running(ticket, M.HANDOVER):
+        _finish(clock, at, fulfilled=True)
+
+
 def _finish(clock: SlaClock, at: datetime, *, fulfilled: bool) -> None:
     if fulfilled:
         clock.fulfilled_at = at

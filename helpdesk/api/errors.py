@@ -14,7 +14,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from helpdesk.errors import DomainError
 
 # Domain refusals that are about the ticket's state, not the request's shape.
-CONFLICT_CODES = frozenset({"illegal_transition", "ticket_closed", "idempotency_conflict", "in_progress", "duplicate"})
+CONFLICT_CODES = frozenset(
+    {"illegal_transition", "ticket_closed", "idempotency_conflict", "in_progress", "duplicate", "already_escalated", "not_escalated"}
+)
 
 
 def _fields(detail: Any) -> dict[str, list[str]]:

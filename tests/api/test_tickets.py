@@ -12,7 +12,7 @@ from django.utils import timezone
 from helpdesk.models import Customer
 from tickets import services
 from tickets.api.filters import TicketFilter
-from tickets.models import Category, Message, Ticket
+from tickets.models import Category, Message, SlaClock, Ticket
 
 from ..factories import AgentFactory, CategoryFactory, CustomerFactory, MessageFactory, TeamFactory, TicketFactory
 
@@ -144,11 +144,19 @@ def test_every_filter_narrows_the_list(api):
     Ticket.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10), updated_at=timezone.now() - timedelta(days=10))
     Ticket.objects.filter(pk=recent.pk).update(updated_at=timezone.now() - timedelta(days=5))
     day = timezone.now() - timedelta(days=1)
+    SlaClock.objects.create(
+        ticket=match, metric="resolution", target_seconds=3600, started_at=day, due_at=day + timedelta(hours=1),
+        breached_at=day + timedelta(hours=1),
+    )
+    SlaClock.objects.create(  # met in time: neither breached nor due
+        ticket=old, metric="resolution", target_seconds=3600, started_at=day, due_at=day + timedelta(hours=1),
+        fulfilled_at=day,
+    )
     params = {
         "status": "pending", "channel": "email", "priority": "urgent", "team": team.pk, "assignee": agent.pk,
         "category": "refund", "customer": customer.pk, "external_id": "x-1", "q": "退款",
         "created_before": day.isoformat(), "created_after": (day - timedelta(days=3)).isoformat(),
-        "updated_after": day.isoformat(),
+        "updated_after": day.isoformat(), "sla_breached": "true", "sla_due_before": timezone.now().isoformat(),
     }
     assert set(params) == set(TicketFilter.base_filters)  # a new filter needs a line here
     expected = {name: {match.reference} for name in params}

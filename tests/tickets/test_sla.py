@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.core import mail
 
-from helpdesk.models import Channel, Customer, Notification
+from helpdesk.models import Channel, Notification
 from tickets import services, sla
 from tickets.models import Category, Escalation, SlaClock, SlaMetric, SlaPolicy, Ticket
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from helpdesk.api.fields import IdFilter, UtcDateTimeFilter
 from helpdesk.models import Channel
 
-from ..models import Ticket
+from ..models import SlaClock, Ticket
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -26,6 +28,8 @@ class TicketFilter(django_filters.FilterSet):
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gt")
     q = django_filters.CharFilter(method="search", label="Reference or words of the subject")
+    sla_breached = django_filters.BooleanFilter(method="breached", label="Has (true) or has not (false) breached a target")
+    sla_due_before = UtcDateTimeFilter(method="due_before", label="A running, unpaused target falls due before this instant")
 
     class Meta:
         model = Ticket
@@ -42,3 +46,15 @@ class TicketFilter(django_filters.FilterSet):
         if pk is not None:
             condition |= Q(pk=pk)
         return queryset.filter(condition)
+
+    def breached(self, queryset: QuerySet[Ticket], name: str, value: bool | None) -> QuerySet[Ticket]:
+        if value is None:
+            return queryset
+        breached = Exists(SlaClock.objects.filter(ticket=OuterRef("pk"), breached_at__isnull=False))
+        return queryset.filter(breached if value else ~breached)
+
+    def due_before(self, queryset: QuerySet[Ticket], name: str, value: datetime | None) -> QuerySet[Ticket]:
+        if value is None:
+            return queryset
+        running = SlaClock.objects.filter(fulfilled_at=None, stopped_at=None, paused_at=None, due_at__lt=value)
+        return queryset.filter(pk__in=running.values("ticket_id"))

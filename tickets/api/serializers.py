@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,7 +12,8 @@ from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
 from helpdesk.pii import shown_contact
 
-from ..models import Message, Ticket
+from .. import sla
+from ..models import Escalation, Message, SlaClock, SlaMetric, Ticket
 
 # Output serializers are plain Serializers with their fields spelt out: a ModelSerializer
 # rebuilds its fields from the model on every instance, which costs more than the query.
@@ -44,6 +46,65 @@ class CustomerBriefSerializer(serializers.Serializer):
         return data
 
 
+class SlaClockSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=SlaMetric.choices, read_only=True)
+    due_at = serializers.DateTimeField(read_only=True)
+    paused = serializers.SerializerMethodField()
+    breached = serializers.SerializerMethodField()
+    fulfilled_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    remaining_seconds = serializers.SerializerMethodField()
+
+    def get_paused(self, clock: SlaClock) -> bool:
+        return clock.paused_at is not None
+
+    def get_breached(self, clock: SlaClock) -> bool:
+        return clock.breached_at is not None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, help_text="Target time left; negative when overdue."))
+    def get_remaining_seconds(self, clock: SlaClock) -> int | None:
+        if not clock.is_running:
+            return None
+        return int(sla.remaining_seconds(clock, self.context.get("now") or timezone.now()))
+
+
+class EscalationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(choices=Escalation.Kind.choices, read_only=True)
+    level = serializers.IntegerField(read_only=True, help_text="0: warning (automatic) or a hand-over (manual).")
+    metric = serializers.SerializerMethodField()
+    from_team = TeamRefSerializer(read_only=True, allow_null=True)
+    to_team = TeamRefSerializer(read_only=True, allow_null=True)
+    reason = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    response_due_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    returned_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_metric(self, escalation: Escalation) -> str | None:
+        return escalation.clock.metric if escalation.clock_id else None
+
+
+class EscalateSerializer(serializers.Serializer):
+    team = PrimaryKeyField(queryset=Team.objects.all())
+    reason = serializers.CharField(max_length=500)
+
+
+class HandBackSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=400, required=False, default="")
+
+
+def current_clocks(clocks: list[SlaClock]) -> list[SlaClock]:
+    """Every running clock, and the latest of each metric that has none running."""
+    running = [c for c in clocks if c.is_running]
+    shown = {c.metric for c in running}
+    latest: dict[str, SlaClock] = {}
+    for clock in clocks:
+        if clock.metric not in shown:
+            latest[clock.metric] = clock
+    return sorted([*running, *latest.values()], key=lambda c: (c.started_at, c.pk))
+
+
 class TicketSerializer(serializers.Serializer):
     reference = serializers.CharField(read_only=True)
     external_id = serializers.SerializerMethodField()
@@ -64,6 +125,11 @@ class TicketSerializer(serializers.Serializer):
     last_customer_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
     solved_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    sla = serializers.SerializerMethodField()
+
+    @extend_schema_field(SlaClockSerializer(many=True))
+    def get_sla(self, ticket: Ticket) -> list[dict[str, Any]]:
+        return SlaClockSerializer(current_clocks(list(ticket.sla_clocks.all())), many=True, context=self.context).data
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, ticket: Ticket) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -28,9 +28,12 @@ from helpdesk.roles import sees_everything
 
 from .. import intake, queries, services
 from ..imports import import_tickets
-from ..models import Message, Ticket
+from ..models import Escalation, Message, SlaClock, Ticket
 from .filters import TicketFilter
 from .serializers import (
+    EscalateSerializer,
+    EscalationSerializer,
+    HandBackSerializer,
     ImportReportSerializer,
     IngestResultSerializer,
     IngestSerializer,
@@ -42,14 +45,20 @@ from .serializers import (
     TransitionSerializer,
 )
 
+CLOCKS = Prefetch("sla_clocks", queryset=SlaClock.objects.select_related("calendar").order_by("started_at", "id"))
+
 
 def list_queryset(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Everything a ticket's JSON shows, in two queries whatever the page size."""
-    return queryset.select_related("customer", "team", "assignee__user", "category").prefetch_related("tags")
+    return queryset.select_related("customer", "team", "assignee__user", "category").prefetch_related("tags", CLOCKS)
 
 
 class MessagePagination(CursorPagination):
     ordering = "sent_at"
+
+
+class EscalationPagination(CursorPagination):
+    ordering = "created_at"
 
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
@@ -64,6 +73,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     action_permissions = {
         "transition": {"POST": "tickets.change_ticket"},
         "messages": {"GET": "tickets.view_message", "POST": "tickets.add_message"},
+        "escalate": {"POST": "tickets.add_escalation"},
+        "hand_back": {"POST": "tickets.change_escalation"},
+        "escalations": {"GET": "tickets.view_escalation"},
     }
 
     def get_queryset(self) -> QuerySet[Ticket]:
@@ -84,10 +96,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         self, ticket: Ticket, status_code: int = status.HTTP_200_OK, fresh: bool = False, tagged: bool = True
     ) -> Response:
         """The ticket's JSON. A ticket the services just made already holds its relations."""
-        if fresh and tagged:
-            prefetch_related_objects([ticket], "tags")
-        elif fresh:
-            ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}  # just made: no tags
+        if fresh:
+            if not tagged:
+                ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}  # just made: no tags
+            prefetch_related_objects([ticket], *(["tags"] if tagged else []), CLOCKS)
         else:
             ticket = list_queryset(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(TicketSerializer(ticket, context=self.get_serializer_context()).data, status=status_code)
@@ -156,6 +168,35 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         )
         message = Message.objects.select_related("author_agent__user").get(pk=message.pk)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EscalateSerializer, responses={201: EscalationSerializer})
+    @action(detail=True, methods=["post"])
+    def escalate(self, request: Request, reference: str) -> Response:
+        """Hand the ticket to another department (on hold for them, under their response target)."""
+        ticket = self.get_object()
+        data = self._valid(EscalateSerializer, request.data)
+        escalation = services.escalate_ticket(ticket=ticket, team=data["team"], reason=data["reason"], actor=request.user)
+        return Response(EscalationSerializer(self._escalations(ticket).get(pk=escalation.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=HandBackSerializer, responses=EscalationSerializer)
+    @action(detail=True, methods=["post"], url_path="hand-back")
+    def hand_back(self, request: Request, reference: str) -> Response:
+        """The escalated team hands the ticket back to the team that escalated it."""
+        ticket = self.get_object()
+        data = self._valid(HandBackSerializer, request.data)
+        escalation = services.hand_back_ticket(ticket=ticket, note=data["note"], actor=request.user)
+        return Response(EscalationSerializer(self._escalations(ticket).get(pk=escalation.pk)).data)
+
+    @extend_schema(responses=EscalationSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=EscalationPagination)
+    def escalations(self, request: Request, reference: str) -> Response:
+        """Every escalation of the ticket, automatic (SLA levels) and manual, oldest first."""
+        page = self.paginate_queryset(self._escalations(self.get_object()))
+        return self.get_paginated_response(EscalationSerializer(page, many=True).data)
+
+    @staticmethod
+    def _escalations(ticket: Ticket) -> QuerySet[Escalation]:
+        return ticket.escalations.select_related("clock", "from_team", "to_team", "created_by")
 
     def _valid(self, serializer_class: type, data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data, context=self.get_serializer_context())
