@@ -4,8 +4,19 @@ from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from helpdesk.api.fields import IdConverter
-from helpdesk.api.views import AgentViewSet, CalendarViewSet, CustomerViewSet, TeamViewSet, WhoAmIView
-from tickets.api.views import CustomerTicketsView, ImportTicketsView, IngestView, TicketViewSet
+from helpdesk.api.views import (
+    AgentViewSet,
+    CalendarViewSet,
+    CustomerViewSet,
+    TeamViewSet,
+    WhoAmIView,
+)
+from tickets.api.views import (
+    CustomerTicketsView,
+    ImportTicketsView,
+    IngestView,
+    TicketViewSet,
+)
 
 register_converter(IdConverter, "id")
 

@@ -144,4 +144,4 @@ class CustomerAdmin(AuditedAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-from . import admin_calendars, admin_integrations  # noqa: E402,F401  calendars; API keys and webhooks
+from . import admin_calendars, admin_integrations, admin_notifications  # noqa: E402,F401  the other admin pages

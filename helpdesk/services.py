@@ -7,7 +7,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
-from helpdesk.models import Agent, BusinessCalendar, CalendarDate, Customer, IdempotentRequest
+from helpdesk.models import (
+    Agent,
+    BusinessCalendar,
+    CalendarDate,
+    Customer,
+    IdempotentRequest,
+)
 
 from .holidays import statutory_dates
 

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -19,8 +20,18 @@ from helpdesk.errors import DomainError
 from helpdesk.pii import can_see_pii, shown_contact
 from helpdesk.queries import agent_of
 
-from . import queries, services
-from .forms import AssignForm, ReplyForm, StatusForm, TagForm, TicketChangeForm, TicketCreationForm
+from . import queries, services, sla
+from .admin_sla import SlaStateFilter, sla_countdown, with_next_due
+from .forms import (
+    AssignForm,
+    EscalateForm,
+    HandBackForm,
+    ReplyForm,
+    StatusForm,
+    TagForm,
+    TicketChangeForm,
+    TicketCreationForm,
+)
 from .history import recent_changes
 from .models import Category, Message, Ticket
 
@@ -43,6 +54,7 @@ class TicketAdmin(AuditedAdmin):
         "channel",
         "priority",
         "status",
+        sla_countdown,
         "team",
         "assignee",
         "category",
@@ -53,6 +65,7 @@ class TicketAdmin(AuditedAdmin):
     list_select_related = ["customer", "team", "assignee", "category"]
     list_filter = [
         "status",
+        SlaStateFilter,
         "channel",
         "priority",
         "team",
@@ -68,8 +81,11 @@ class TicketAdmin(AuditedAdmin):
     filter_horizontal = ["tags"]
     show_full_result_count = False
     list_per_page = 50
-    actions = ["assign_to_me", "assign_to", "change_status", "add_tag"]
+    actions = ["assign_to_me", "assign_to", "change_status", "add_tag", "escalate", "hand_back"]
     change_form_template = "admin/tickets/ticket/change_form.html"
+
+    class Media:
+        css = {"all": ["tickets/ticket_page.css"]}
     history_diff_excluded = ("tags",)
     fieldsets = [
         (None, {"fields": ["reference_link", "subject", "customer", "channel", "status"]}),
@@ -101,7 +117,7 @@ class TicketAdmin(AuditedAdmin):
     # --- the list -----------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
-        return queries.visible_to(request.user, super().get_queryset(request))
+        return with_next_due(queries.visible_to(request.user, super().get_queryset(request)))
 
     @admin.display(description=gettext_lazy("reference"), ordering="id")
     def reference_link(self, obj: Ticket) -> str:
@@ -246,6 +262,32 @@ class TicketAdmin(AuditedAdmin):
         self._apply(request, queryset, lambda t: services.add_tags(ticket=t, names=names, actor=request.user))
         return None
 
+    @admin.action(description=gettext_lazy("Escalate to another team…"), permissions=["escalate"])
+    def escalate(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = self._action_form(request, queryset, EscalateForm, "escalate", _("Escalate tickets"))
+        if isinstance(form, TemplateResponse):
+            return form
+        team, reason = form.cleaned_data["team"], form.cleaned_data["reason"]
+        self._apply(
+            request, queryset, lambda t: services.escalate_ticket(ticket=t, team=team, reason=reason, actor=request.user)
+        )
+        return None
+
+    @admin.action(description=gettext_lazy("Hand back to the escalating team…"), permissions=["hand_back"])
+    def hand_back(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = self._action_form(request, queryset, HandBackForm, "hand_back", _("Hand tickets back"))
+        if isinstance(form, TemplateResponse):
+            return form
+        note = form.cleaned_data["note"]
+        self._apply(request, queryset, lambda t: services.hand_back_ticket(ticket=t, note=note, actor=request.user))
+        return None
+
+    def has_escalate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("tickets.add_escalation")
+
+    def has_hand_back_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("tickets.change_escalation")
+
     # --- the ticket page --------------------------------------------------------------
 
     def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
@@ -302,6 +344,7 @@ class TicketAdmin(AuditedAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def _ticket_page_context(self, request: HttpRequest, ticket: Ticket) -> dict:
+        now = timezone.now()
         can_reply = (
             request.user.has_perm("tickets.add_message")
             and agent_of(request.user) is not None
@@ -323,6 +366,11 @@ class TicketAdmin(AuditedAdmin):
             "customer_identities": customer.identities.all() if can_see_pii(request.user) else [],
             "other_tickets": other_tickets,
             "recent_changes": recent_changes(ticket),
+            "sla_clocks": [
+                (clock, sla.remaining_seconds(clock, now) if clock.is_running else None)
+                for clock in ticket.sla_clocks.select_related("calendar")
+            ],
+            "escalations": ticket.escalations.select_related("from_team", "to_team", "created_by", "clock"),
         }
 
     def get_urls(self) -> list:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from helpdesk.models import Agent, Channel
+from helpdesk.models import Agent, Channel, Customer, Team
 
-from .models import Ticket
+from .models import SlaPolicy, Ticket
 from .transitions import next_statuses
 
 
@@ -86,3 +86,46 @@ class TagForm(forms.Form):
 
 
 __all__ = ["AssignForm", "ReplyForm", "StatusForm", "TagForm", "TicketChangeForm", "TicketCreationForm"]
+
+
+class EscalateForm(forms.Form):
+    team = forms.ModelChoiceField(label=_("Escalate to team"), queryset=Team.objects.all())
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class HandBackForm(forms.Form):
+    note = forms.CharField(label=_("Note for the team taking it back"), max_length=400, required=False)
+
+
+class SlaPolicyForm(forms.ModelForm):
+    """Conditions and pause statuses as ticks: the model keeps them as lists of codes."""
+
+    channels = forms.MultipleChoiceField(
+        label=_("channels"), choices=Channel.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any channel."),
+    )
+    priorities = forms.MultipleChoiceField(
+        label=_("priorities"), choices=Ticket.Priority.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any priority."),
+    )
+    tiers = forms.MultipleChoiceField(
+        label=_("customer tiers"), choices=Customer.Tier.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any tier."),
+    )
+    pause_statuses = forms.MultipleChoiceField(
+        label=_("statuses that pause the clocks"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(s, label) for s, label in Ticket.Status.choices if s not in (Ticket.Status.SOLVED, Ticket.Status.CLOSED)],
+    )
+
+    class Meta:
+        model = SlaPolicy
+        fields = "__all__"
+
+
+class SlaTargetFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data.get("business_hours") and not data.get("DELETE") and self.instance.calendar_id is None:
+                form.add_error("business_hours", _("Targets in business hours need the policy's business calendar."))

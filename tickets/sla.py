@@ -21,7 +21,12 @@ from django.utils.translation import gettext_lazy as _
 from helpdesk import webhooks
 from helpdesk.calendars import add_business_seconds, business_seconds_between
 from helpdesk.models import BusinessCalendar
-from helpdesk.notifications import administrators, in_default_language, notify, team_leads
+from helpdesk.notifications import (
+    administrators,
+    in_default_language,
+    notify,
+    team_leads,
+)
 from helpdesk.queries import schedule_for
 
 from .models import Escalation, SlaClock, SlaMetric, SlaPolicy, Ticket

@@ -14,7 +14,14 @@ from tickets import services
 from tickets.api.filters import TicketFilter
 from tickets.models import Category, Message, SlaClock, Ticket
 
-from ..factories import AgentFactory, CategoryFactory, CustomerFactory, MessageFactory, TeamFactory, TicketFactory
+from ..factories import (
+    AgentFactory,
+    CategoryFactory,
+    CustomerFactory,
+    MessageFactory,
+    TeamFactory,
+    TicketFactory,
+)
 
 pytestmark = pytest.mark.django_db
 TICKETS = "/api/v1/tickets/"
