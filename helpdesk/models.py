@@ -236,6 +236,8 @@ class WebhookEndpoint(models.Model):
         TICKET_UPDATED = "ticket.updated", "ticket.updated"
         TICKET_STATUS_CHANGED = "ticket.status_changed", "ticket.status_changed"
         MESSAGE_CREATED = "message.created", "message.created"
+        SLA_BREACHED = "sla.breached", "sla.breached"
+        ESCALATION_CREATED = "escalation.created", "escalation.created"
 
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)

@@ -23,7 +23,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from helpdesk import roles
 from helpdesk.models import Agent, Channel, Customer, Team
 
-from .models import Category, Csat, Message, Ticket
+from . import sla
+from .models import Category, Csat, Message, SlaClock, Ticket
 
 BATCH_SIZE = 500
 TICKET_FIELDS = [
@@ -220,6 +221,8 @@ class _Importer:
         if changed:
             bulk_update_with_history(changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import")
         tickets = {t.external_id: t for t in [*new, *matched]}
+        SlaClock.objects.filter(ticket__in=changed).delete()  # recomputed from the new history
+        SlaClock.objects.bulk_create(sla.clocks_from_history([*new, *changed], now=timezone.now()), batch_size=2000)
         self._messages(batch, tickets)
         self._csat(batch, tickets)
         return len(new), len(matched)

@@ -424,3 +424,29 @@ def escalation_data(escalation: Escalation) -> dict:
         "created_at": escalation.created_at,
         "returned_at": escalation.returned_at,
     }
+
+
+def clocks_from_history(tickets: list[Ticket], *, now: datetime) -> list[SlaClock]:
+    """First-response and resolution clocks of imported tickets, met or breached as their own
+    times say. A breach in the past fires nothing; a clock still running is watched from now on."""
+    clocks = []
+    for ticket in tickets:
+        rule = rule_for(ticket)
+        if rule is None:
+            continue
+        for metric, done_at in ((M.FIRST_RESPONSE, ticket.first_response_at), (M.RESOLUTION, ticket.solved_at)):
+            clock = _new_clock(ticket, rule, metric, ticket.created_at)
+            if clock is None:
+                continue
+            clock.paused_at = None
+            if done_at is not None:
+                clock.fulfilled_at = done_at
+            elif ticket.status == S.CLOSED:
+                clock.stopped_at = ticket.closed_at or ticket.updated_at
+            if (done_at or now) > clock.due_at:
+                clock.breached_at = clock.due_at
+            if clock.warn_at is not None and (done_at or now) > clock.warn_at:
+                clock.warned_at = clock.warn_at  # history: no warning is due any more
+            clock.next_check_at = None if clock.breached_at or not clock.is_running else next_check(clock)
+            clocks.append(clock)
+    return clocks

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from helpdesk.models import Agent, Customer, Team
-from tickets.models import Csat, Message, Ticket
+from helpdesk.models import Agent, Customer, Notification, Team
+from tickets.models import Csat, Escalation, Message, SlaClock, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,21 @@ def test_an_import_never_turns_an_existing_user_into_an_agent(tmp_path, ada, cap
     assert "exists and is not an agent" in capsys.readouterr().err
     ada.refresh_from_db()
     assert not Agent.objects.filter(user=ada).exists() and not ada.groups.filter(name="Agent").exists()
+
+
+def test_imported_history_gets_its_clocks_met_or_breached_and_fires_nothing(tmp_path):
+    # web chat: first response 15 s (answered after 5 min: breached); high priority resolution is one
+    # cn-workweek business day from 09:00 on 8 October (solved on 9 October at 09:00, in time).
+    call_command("import_tickets", str(write(tmp_path, line())))
+    ticket = Ticket.objects.get(external_id="old-1001")
+    first = ticket.sla_clocks.get(metric="first_response")
+    assert first.fulfilled_at == at("2026-10-08T09:05:00+08:00")
+    assert first.breached_at == at("2026-10-08T09:00:15+08:00")
+    resolution = ticket.sla_clocks.get(metric="resolution")
+    assert resolution.due_at == at("2026-10-08T18:00:00+08:00")
+    assert resolution.fulfilled_at == at("2026-10-09T09:00:00+08:00") and resolution.breached_at is not None
+    assert not SlaClock.objects.filter(next_check_at__isnull=False).exists()
+    assert not Escalation.objects.exists() and not Notification.objects.exists()
+    call_command("import_tickets", str(write(tmp_path, line(priority="low"))))  # re-import recomputes
+    assert ticket.sla_clocks.count() == 2
+    assert ticket.sla_clocks.get(metric="resolution").breached_at is None  # five days: met

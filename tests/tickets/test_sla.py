@@ -298,3 +298,56 @@ def test_the_sweep_finds_due_clocks_by_index_not_by_scanning_tickets(django_asse
             open_ticket()
     with django_assert_max_num_queries(4):
         assert len(sla.claim_due_clocks(now=start + timedelta(seconds=14))) == 5  # the warnings
+
+
+def test_a_check_that_dies_half_way_leaves_nothing_and_the_retry_escalates_once(plan, support_team, monkeypatch):
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+    first = clock(ticket, M.FIRST_RESPONSE)
+
+    def die(**kwargs):
+        raise SystemExit("worker killed")  # after the escalation row and the priority change were written
+
+    monkeypatch.setattr(sla, "notify", die)
+    with pytest.raises(SystemExit):
+        sla.check_clock(clock_id=first.pk, now=start + timedelta(seconds=20))
+    assert not Escalation.objects.exists()
+    ticket.refresh_from_db()
+    assert ticket.priority == "normal" and clock(ticket, M.FIRST_RESPONSE).breached_at is None
+    monkeypatch.undo()
+    assert [e.level for e in sla.check_clock(clock_id=first.pk, now=start + timedelta(seconds=21))] == [1]
+    assert Escalation.objects.filter(ticket=ticket).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_and_two_checks_at_the_same_moment_escalate_once(support_team):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite runs one writer at a time)")
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        tickets = [open_ticket(team=support_team) for _ in range(20)]
+    at = start + timedelta(seconds=20)
+
+    def sweep(_):
+        try:
+            return sla.claim_due_clocks(now=at)
+        finally:
+            connections.close_all()
+
+    def check(pk):
+        try:
+            return len(sla.check_clock(clock_id=pk, now=at))
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(sweep, range(2))
+        assert not set(first) & set(second) and len(first) + len(second) == 20
+        made = list(pool.map(check, [*first, *second, *first, *second]))
+    assert sum(made) == 20
+    assert Escalation.objects.filter(level=1).count() == 20 == len(tickets)
