@@ -320,7 +320,7 @@ def test_a_check_that_dies_half_way_leaves_nothing_and_the_retry_escalates_once(
     assert Escalation.objects.filter(ticket=ticket).count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_and_two_checks_at_the_same_moment_escalate_once(support_team):
     from concurrent.futures import ThreadPoolExecutor
 
