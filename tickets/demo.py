@@ -21,7 +21,8 @@ from simple_history.utils import bulk_create_with_history
 from helpdesk import roles
 from helpdesk.models import Agent, Channel, Customer, Skill, Tag, Team
 
-from .models import Category, Message, Ticket
+from . import sla
+from .models import Category, Message, SlaClock, Ticket
 
 DEMO_PASSWORD_ENV = "HELPDESK_DEMO_PASSWORD"
 DEFAULT_DEMO_PASSWORD = "helpdesk-demo"
@@ -258,6 +259,8 @@ def _seed_batch(count: int, *, rng: random.Random, days: int, customer_ids: list
             tag_links.append(Through(ticket_id=ticket.pk, tag_id=rng.choice(tag_ids)))
     Message.objects.bulk_create(messages, batch_size=5000)
     Through.objects.bulk_create(tag_links, batch_size=5000)
+    tiers = dict(Customer.objects.filter(pk__in={t.customer_id for t in tickets}).values_list("pk", "tier"))
+    SlaClock.objects.bulk_create(sla.clocks_from_history(tickets, now=now, tiers=tiers), batch_size=5000)
 
 
 def _status_for(age: timedelta, rng: random.Random) -> str:

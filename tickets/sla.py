@@ -87,8 +87,8 @@ def forget_policies() -> None:
     cache.delete(POLICIES_CACHE_KEY)
 
 
-def rule_for(ticket: Ticket) -> Rule | None:
-    tier = ticket.customer.tier
+def rule_for(ticket: Ticket, tier: str | None = None) -> Rule | None:
+    tier = tier or ticket.customer.tier
     return next((rule for rule in rules() if rule.matches(ticket, tier)), None)
 
 
@@ -115,8 +115,10 @@ def remaining_seconds(clock: SlaClock, at: datetime) -> float:
 def _schedule(clock: SlaClock, at: datetime, remaining: float, warn_share: float) -> None:
     """Set due (and warning) times for `remaining` target seconds counted from `at`."""
     clock.due_at = _add(clock.calendar, at, remaining)
-    until_warning = remaining - (1 - warn_share) * clock.target_seconds
-    clock.warn_at = _add(clock.calendar, at, until_warning) if clock.warned_at is None and until_warning > 0 else None
+    lead = (1 - warn_share) * clock.target_seconds  # how long before the deadline the warning comes
+    until_warning = remaining - lead
+    wanted = clock.warned_at is None and until_warning > 0 and lead >= settings.SLA_MIN_WARNING_LEAD_SECONDS
+    clock.warn_at = _add(clock.calendar, at, until_warning) if wanted else None
     clock.next_check_at = next_check(clock)
 
 
@@ -426,12 +428,12 @@ def escalation_data(escalation: Escalation) -> dict:
     }
 
 
-def clocks_from_history(tickets: list[Ticket], *, now: datetime) -> list[SlaClock]:
+def clocks_from_history(tickets: list[Ticket], *, now: datetime, tiers: dict[int, str] | None = None) -> list[SlaClock]:
     """First-response and resolution clocks of imported tickets, met or breached as their own
     times say. A breach in the past fires nothing; a clock still running is watched from now on."""
     clocks = []
     for ticket in tickets:
-        rule = rule_for(ticket)
+        rule = rule_for(ticket, tiers[ticket.customer_id] if tiers else None)
         if rule is None:
             continue
         for metric, done_at in ((M.FIRST_RESPONSE, ticket.first_response_at), (M.RESOLUTION, ticket.solved_at)):

@@ -4,9 +4,10 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from helpdesk.models import Agent, Customer
-from tickets.models import Message, Ticket
+from tickets.models import Message, SlaClock, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +18,10 @@ def test_seed_demo_makes_tickets_with_conversations_and_working_logins(capsys):
     assert Ticket.objects.count() == 60
     assert not Ticket.objects.annotate(n=Count("messages")).filter(n=0).exists()
     assert Ticket.objects.values("channel").distinct().count() >= 3
+    # Every ticket has its SLA clocks, met or breached by the demo history, and none fires.
+    assert not Ticket.objects.annotate(n=Count("sla_clocks")).filter(n__lt=2).exists()
+    assert SlaClock.objects.filter(breached_at__isnull=False).exists()
+    assert not SlaClock.objects.filter(next_check_at__lt=timezone.now()).exists()
     # Timestamps agree with the conversation.
     assert not Ticket.objects.filter(first_response_at__lt=F("created_at")).exists()
     assert not Ticket.objects.filter(Q(status__in=["solved", "closed"]) & Q(solved_at__isnull=True)).exists()

@@ -200,7 +200,8 @@ def test_requester_wait_and_agent_work_time_are_recorded(alice):
 
 
 @pytest.fixture
-def plan(support_team, billing_team, lena, ada):
+def plan(support_team, billing_team, lena, ada, settings):
+    settings.SLA_MIN_WARNING_LEAD_SECONDS = 0  # warn even 3 s ahead, to see every stage
     manager = UserFactory(username="mia", email="mia@example.com")
     support_team.manager = manager
     support_team.save()
@@ -283,6 +284,13 @@ def test_a_second_sweep_at_the_same_moment_claims_nothing(support_team):
     assert len(sla.claim_due_clocks(now=at + sla.CLAIM)) == 1  # a lost task is retried later
 
 
+@time_machine.travel(local(2026, 11, 24, 10), tick=False)
+def test_a_warning_comes_only_with_a_minute_left_to_act():
+    chat, email = open_ticket(), open_ticket(channel=Channel.EMAIL)
+    assert clock(chat, M.FIRST_RESPONSE).warn_at is None  # 15 s: the breach is the first stage
+    assert clock(email, M.FIRST_RESPONSE).warn_at == local(2026, 11, 24, 10) + timedelta(hours=12 * 0.8)
+
+
 def test_a_reply_in_time_means_no_escalation(alice, support_team):
     start = local(2026, 11, 24, 10)
     with time_machine.travel(start, tick=False):
@@ -291,7 +299,8 @@ def test_a_reply_in_time_means_no_escalation(alice, support_team):
     assert run_checks(start + timedelta(minutes=5)) == []
 
 
-def test_the_sweep_finds_due_clocks_by_index_not_by_scanning_tickets(django_assert_max_num_queries):
+def test_the_sweep_finds_due_clocks_by_index_not_by_scanning_tickets(django_assert_max_num_queries, settings):
+    settings.SLA_MIN_WARNING_LEAD_SECONDS = 0
     start = local(2026, 11, 24, 10)
     with time_machine.travel(start, tick=False):
         for _ in range(5):

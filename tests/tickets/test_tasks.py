@@ -82,7 +82,8 @@ def routed_to(queue, monkeypatch):
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_real_worker_escalates_a_breached_first_response_at_its_deadline(routed_to):
+def test_a_real_worker_escalates_a_breached_first_response_at_its_deadline(routed_to, settings):
+    settings.SLA_MIN_WARNING_LEAD_SECONDS = 0
     policy = SlaPolicy.objects.create(name="test: 2 s", position=0, channels=["other"], pause_statuses=["pending"])
     policy.targets.create(metric="first_response", seconds=2)
     sla.forget_policies()
