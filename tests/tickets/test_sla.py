@@ -360,3 +360,33 @@ def test_two_sweeps_and_two_checks_at_the_same_moment_escalate_once(support_team
         made = list(pool.map(check, [*first, *second, *first, *second]))
     assert sum(made) == 20
     assert Escalation.objects.filter(level=1).count() == 20 == len(tickets)
+
+
+def test_tickets_arrive_while_the_broker_is_down_and_the_sweep_catches_up(
+    support_team, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tickets.tasks import check_sla_clock_task
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(check_sla_clock_task, "apply_async", broker_down)
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
+        ticket = open_ticket(team=support_team)  # the ETA task cannot be queued: the ticket still opens
+    assert ticket.pk and clock(ticket, M.FIRST_RESPONSE).next_check_at is not None
+    assert [e.level for e in run_checks(start + timedelta(minutes=5))] == [1]  # the first sweep after
+
+
+def test_a_breach_is_announced_to_webhook_subscribers(support_team):
+    from helpdesk.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(name="crm", url="https://crm.example.com/hook", events=["sla.breached", "escalation.created"])
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False):
+        ticket = open_ticket(team=support_team)
+    run_checks(start + timedelta(seconds=20))
+    events = {d.event: d.payload["data"] for d in WebhookDelivery.objects.all()}
+    assert events["sla.breached"]["metric"] == "first_response"
+    assert events["sla.breached"]["ticket"]["reference"] == ticket.reference
+    assert events["escalation.created"]["level"] == 1
