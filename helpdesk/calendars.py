@@ -75,6 +75,19 @@ def parse_spans(text: str) -> tuple[Span, ...]:
     return tuple(spans)
 
 
+def merge_spans(spans: list[Span]) -> tuple[Span, ...]:
+    """Sorted spans with overlapping or touching ones joined: hours entered twice count once."""
+    merged: list[list[time]] = []
+    for start, end in sorted(spans):
+        if merged and (merged[-1][1] == time(0) or start <= merged[-1][1]):
+            last_end = merged[-1][1]
+            if last_end != time(0) and (end == time(0) or end > last_end):
+                merged[-1][1] = end
+            continue
+        merged.append([start, end])
+    return tuple((start, end) for start, end in merged)
+
+
 def format_spans(spans: tuple[Span, ...]) -> str:
     def hhmm(t: time, is_end: bool) -> str:
         return "24:00" if is_end and t == time(0) else t.strftime("%H:%M")

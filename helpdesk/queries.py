@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from .calendars import Schedule, Span, parse_spans
+from .calendars import Schedule, Span, merge_spans, parse_spans
 from .models import Agent, BusinessCalendar, CalendarDate
 from .roles import sees_everything
 
@@ -50,7 +50,7 @@ def schedule_for(calendar: BusinessCalendar) -> Schedule:
         for day, kind, hours in calendar.dates.values_list("date", "kind", "hours")
     }
     schedule = Schedule(
-        zone=ZoneInfo(calendar.time_zone), weekly={day: tuple(spans) for day, spans in weekly.items()}, dates=dates
+        zone=ZoneInfo(calendar.time_zone), weekly={day: merge_spans(spans) for day, spans in weekly.items()}, dates=dates
     )
     _schedules[calendar.pk] = (calendar.updated_at, schedule)
     return schedule

@@ -221,8 +221,11 @@ class _Importer:
         if changed:
             bulk_update_with_history(changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import")
         tickets = {t.external_id: t for t in [*new, *matched]}
-        SlaClock.objects.filter(ticket__in=changed).delete()  # recomputed from the new history
-        SlaClock.objects.bulk_create(sla.clocks_from_history([*new, *changed], now=timezone.now()), batch_size=2000)
+        # Recomputed from the new history, except clocks with escalations: those are our own record.
+        SlaClock.objects.filter(ticket__in=changed, escalations__isnull=True).delete()
+        kept = set(SlaClock.objects.filter(ticket__in=changed).values_list("ticket_id", "metric"))
+        clocks = sla.clocks_from_history([*new, *changed], now=timezone.now())
+        SlaClock.objects.bulk_create([c for c in clocks if (c.ticket_id, c.metric) not in kept], batch_size=2000)
         self._messages(batch, tickets)
         self._csat(batch, tickets)
         return len(new), len(matched)

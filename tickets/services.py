@@ -246,12 +246,14 @@ def post_message(
         _check_transition(ticket, status_after)
         _apply_status(ticket, status_after, at=now)
 
+    # A customer's message counts once the ticket is awake again; an agent's reply counts
+    # before the status it sets (a reply that solves still answered the customer).
+    if message.is_public_agent_reply:
+        sla.on_agent_reply(ticket, at=sent_at)
     if ticket.status != old_status:
         sla.on_status_change(ticket, old=old_status, at=now)
     if author_kind == Message.AuthorKind.CUSTOMER:
         sla.on_customer_message(ticket, at=sent_at)
-    elif message.is_public_agent_reply:
-        sla.on_agent_reply(ticket, at=sent_at)
     if ticket.status != old_status or answered_first:
         _save(ticket, actor=actor, reason=f"message:{author_kind}")
     else:

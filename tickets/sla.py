@@ -19,7 +19,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk import webhooks
-from helpdesk.calendars import add_business_seconds, business_seconds_between
+from helpdesk.calendars import (
+    NoWorkingTime,
+    add_business_seconds,
+    business_seconds_between,
+)
 from helpdesk.models import BusinessCalendar
 from helpdesk.notifications import (
     administrators,
@@ -96,9 +100,13 @@ def rule_for(ticket: Ticket, tier: str | None = None) -> Rule | None:
 
 
 def _add(calendar: BusinessCalendar | None, start: datetime, seconds: float) -> datetime:
-    if calendar is None:
-        return start + timedelta(seconds=max(seconds, 0))
-    return add_business_seconds(schedule_for(calendar), start, max(seconds, 0))
+    if calendar is not None:
+        try:
+            return add_business_seconds(schedule_for(calendar), start, max(seconds, 0))
+        except NoWorkingTime:
+            # A calendar emptied by mistake must not stop tickets coming in: count calendar time.
+            logger.error("Calendar %s has no working time ahead; SLA targets count calendar time.", calendar.slug)
+    return start + timedelta(seconds=max(seconds, 0))
 
 
 def _between(calendar: BusinessCalendar | None, start: datetime, end: datetime) -> float:
@@ -131,8 +139,8 @@ def next_check(clock: SlaClock) -> datetime | None:
             return clock.warn_at
         return clock.due_at
     policy = clock.policy
-    if policy is None or clock.escalation_level >= 3:
-        return None
+    if policy is None or clock.escalation_level == 0 or clock.escalation_level >= 3:
+        return None  # level 0 and breached: met late, recorded without an escalation plan
     level2 = clock.breached_at + timedelta(seconds=policy.level2_after)
     return level2 if clock.escalation_level < 2 else level2 + timedelta(seconds=policy.level3_after)
 
@@ -210,6 +218,8 @@ def on_agent_reply(ticket: Ticket, *, at: datetime) -> None:
     """A public agent reply answers the first or next response and restarts the periodic update."""
     for clock in _running(ticket, M.FIRST_RESPONSE, M.NEXT_RESPONSE, M.PERIODIC_UPDATE):
         _finish(clock, at, fulfilled=True)
+    if ticket.status in (S.SOLVED, S.CLOSED):
+        return
     rule = rule_for(ticket)
     clock = _new_clock(ticket, rule, M.PERIODIC_UPDATE, at) if rule else None
     if clock is not None:
@@ -254,7 +264,7 @@ def on_status_change(ticket: Ticket, *, old: str, at: datetime) -> None:
         clock = reopened.select_related("policy", "calendar").first()
         if clock is not None and not _running(ticket, M.RESOLUTION):
             # The time while solved does not count: resume from where solving stopped the clock.
-            clock.paused_at, clock.fulfilled_at = clock.fulfilled_at, None
+            clock.paused_at, clock.fulfilled_at = clock.paused_at or clock.fulfilled_at, None
             clock.save(update_fields=["paused_at", "fulfilled_at"])
     changed = []
     for clock in _running(ticket):
@@ -279,6 +289,8 @@ def on_reclassified(ticket: Ticket, *, at: datetime) -> None:
     rule = rule_for(ticket)
     changed = []
     for clock in _running(ticket):
+        if clock.metric == M.HANDOVER:
+            continue  # the escalated team's target, not the policy's
         target = rule.target(clock.metric, ticket.priority) if rule else None
         if target is None:
             _finish(clock, at, fulfilled=False)
@@ -440,7 +452,7 @@ def clocks_from_history(tickets: list[Ticket], *, now: datetime, tiers: dict[int
             clock = _new_clock(ticket, rule, metric, ticket.created_at)
             if clock is None:
                 continue
-            clock.paused_at = None
+            clock.paused_at = now if ticket.status in rule.policy.pause_statuses else None
             if done_at is not None:
                 clock.fulfilled_at = done_at
             elif ticket.status == S.CLOSED:

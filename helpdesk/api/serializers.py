@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -79,8 +80,13 @@ class CalendarSerializer(serializers.Serializer):
 
 
 class DueQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(help_text="ISO 8601 with an offset or Z.")
-    seconds = serializers.IntegerField(min_value=0, max_value=10 * 366 * 86400, help_text="Business seconds to add.")
+    start = serializers.DateTimeField(help_text="ISO 8601 with an offset or Z, between 1970 and 2199.")
+    seconds = serializers.IntegerField(min_value=0, max_value=366 * 86400, help_text="Business seconds to add (at most a year).")
+
+    def validate_start(self, start: datetime) -> datetime:
+        if not 1970 <= start.year <= 2199:
+            raise serializers.ValidationError("Give an instant between 1970 and 2199.")
+        return start
 
 
 class DueSerializer(serializers.Serializer):

@@ -149,7 +149,7 @@ class CalendarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         start, seconds = query.validated_data["start"], query.validated_data["seconds"]
         try:
             due = add_business_seconds(schedule_for(calendar), start, seconds)
-        except NoWorkingTime:
+        except (NoWorkingTime, OverflowError):
             message = _("This calendar has no working time after that instant.")
             raise DomainError("no_working_time", message, field="start") from None
         return Response(DueSerializer({"due": due}).data)

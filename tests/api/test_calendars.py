@@ -59,6 +59,8 @@ def test_a_calendar_is_named_by_id_too(api):
         ({"start": "2026-10-01T03:00:00Z", "seconds": -1}, "seconds"),
         ({"start": "2026-10-01T03:00:00Z", "seconds": "ten"}, "seconds"),
         ({"start": "2026-10-01T03:00:00Z", "seconds": 10**12}, "seconds"),
+        ({"start": "9999-12-31T12:00:00Z", "seconds": 60}, "start"),
+        ({"start": "0001-01-01T00:00:00Z", "seconds": 60}, "start"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, query, field):

@@ -159,3 +159,10 @@ def test_imported_history_gets_its_clocks_met_or_breached_and_fires_nothing(tmp_
     call_command("import_tickets", str(write(tmp_path, line(priority="low"))))  # re-import recomputes
     assert ticket.sla_clocks.count() == 2
     assert ticket.sla_clocks.get(metric="resolution").breached_at is None  # five days: met
+
+
+def test_an_imported_ticket_waiting_on_the_customer_has_its_clock_paused(tmp_path):
+    events = [{"status": "pending", "at": "2026-10-08T09:10:00+08:00"}]
+    call_command("import_tickets", str(write(tmp_path, line(events=events, csat=None))))
+    resolution = Ticket.objects.get(external_id="old-1001").sla_clocks.get(metric="resolution")
+    assert resolution.paused_at is not None and resolution.next_check_at is None

@@ -79,3 +79,16 @@ def test_an_unknown_time_zone_is_a_form_error(client, ada):
     )
     assert page.status_code == 200 and "Mars/Olympus" in page.content.decode()
     assert not BusinessCalendar.objects.filter(slug="x").exists()
+
+
+def test_working_hours_entered_twice_count_once(workweek):
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from helpdesk.calendars import business_seconds_between
+    from helpdesk.queries import schedule_for
+
+    workweek.hours.create(weekday=0, start=time(13), end=time(20))  # overlaps 09:00-18:00 on Mondays
+    workweek.save()
+    monday = datetime(2026, 11, 23, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert business_seconds_between(schedule_for(workweek), monday, monday.replace(hour=23)) == 11 * 3600

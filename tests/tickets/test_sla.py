@@ -390,3 +390,65 @@ def test_a_breach_is_announced_to_webhook_subscribers(support_team):
     assert events["sla.breached"]["metric"] == "first_response"
     assert events["sla.breached"]["ticket"]["reference"] == ticket.reference
     assert events["escalation.created"]["level"] == 1
+
+
+# --- found in review ----------------------------------------------------------------------------
+
+
+def test_a_late_reply_that_solves_records_the_breach_and_starts_no_update_clock(alice):
+    policy = SlaPolicy.objects.get(name="网页在线客服")
+    policy.targets.create(metric=M.PERIODIC_UPDATE, seconds=600)
+    sla.forget_policies()
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        traveller.shift(40)
+        reply(ticket, alice, status_after=S.SOLVED)
+    first = clock(ticket, M.FIRST_RESPONSE)
+    assert first.fulfilled_at == local(2026, 11, 24, 10, 0, 40) and first.breached_at is not None
+    assert not ticket.sla_clocks.filter(fulfilled_at=None, stopped_at=None).exists()
+
+
+def test_a_clock_met_late_and_reopened_is_checked_without_looping(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket(priority="urgent")  # due 14:00
+        reply(ticket, alice)
+        traveller.move_to(local(2026, 11, 24, 15))
+        services.change_status(ticket=ticket, status=S.SOLVED)  # an hour late
+        traveller.move_to(local(2026, 11, 24, 16))
+        customer_writes(ticket)
+    resolution = clock(ticket, M.RESOLUTION)
+    assert resolution.breached_at is not None and resolution.next_check_at is None
+    assert sla.check_clock(clock_id=resolution.pk, now=local(2026, 11, 24, 17)) == []
+    assert clock(ticket, M.RESOLUTION).next_check_at is None
+
+
+def test_reopening_a_ticket_solved_while_pending_does_not_count_the_pending_time(alice):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket(priority="urgent")  # due 14:00
+        reply(ticket, alice)
+        traveller.move_to(local(2026, 11, 24, 11))
+        services.change_status(ticket=ticket, status=S.PENDING)  # 3 h left
+        traveller.move_to(local(2026, 11, 24, 15))
+        services.change_status(ticket=ticket, status=S.SOLVED)
+        traveller.move_to(local(2026, 11, 24, 16))
+        customer_writes(ticket)
+    assert clock(ticket, M.RESOLUTION).due_at == local(2026, 11, 25, 10)  # 2 h today, 1 h tomorrow
+
+
+def test_a_priority_change_keeps_the_escalated_teams_clock(alice, support_team, billing_team):
+    ticket = open_ticket(team=support_team)
+    services.escalate_ticket(ticket=ticket, team=billing_team, reason="退款核对")
+    services.update_ticket(ticket=ticket, changes={"priority": "high"})
+    assert clock(ticket, M.HANDOVER).is_running
+
+
+def test_an_emptied_calendar_does_not_stop_tickets_coming_in():
+    from helpdesk.models import BusinessCalendar
+
+    BusinessCalendar.objects.get(slug="cn-workweek").hours.all().delete()
+    BusinessCalendar.objects.filter(slug="cn-workweek").update(workday_hours="")
+    BusinessCalendar.objects.get(slug="cn-workweek").dates.all().delete()
+    BusinessCalendar.objects.get(slug="cn-workweek").save()
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False):
+        ticket = open_ticket(priority="urgent")
+    assert clock(ticket, M.RESOLUTION).due_at == local(2026, 11, 24, 14)  # counted in calendar time
