@@ -95,9 +95,13 @@ def anonymous_api():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache; ids repeat across tests on SQLite."""
+    """Throttle counters live in the cache, SLA policies in the process; ids repeat across tests."""
     from django.core.cache import cache
 
+    from tickets import sla
+
     cache.clear()
+    sla.forget_policies()
     yield
     cache.clear()
+    sla.forget_policies()

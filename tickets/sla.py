@@ -9,11 +9,11 @@ row unique per (clock, level), so running a check twice, or two at once, does it
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 M = SlaMetric
 S = Ticket.Status
 P = Ticket.Priority
-POLICIES_CACHE_KEY = "helpdesk:sla-policies"
 DEFAULT_PAUSE = (S.PENDING,)
 PRIORITY_UP = {P.LOW: P.NORMAL, P.NORMAL: P.HIGH, P.HIGH: P.URGENT, P.URGENT: P.URGENT}
 # Clocks a sweep hands to workers are claimed for this long; a lost task is retried after it.
@@ -68,27 +67,34 @@ class Rule:
         return self.targets.get((metric, priority)) or self.targets.get((metric, ""))
 
 
+_rules: tuple[float, list[Rule]] | None = None
+RULES_SECONDS = 30
+
+
 def rules() -> list[Rule]:
-    """Active policies in order, cached briefly: every new ticket and reply consults them."""
-    cached = cache.get(POLICIES_CACHE_KEY)
-    if cached is None:
-        policies = SlaPolicy.objects.filter(is_active=True).select_related("calendar").prefetch_related(
-            "targets", "categories"
+    """Active policies in order, kept per process for RULES_SECONDS: every new ticket and reply
+    consults them, and unpickling them from a shared cache would cost more than reading them."""
+    global _rules
+    cached = _rules
+    if cached is not None and time.monotonic() - cached[0] < RULES_SECONDS:
+        return cached[1]
+    policies = SlaPolicy.objects.filter(is_active=True).select_related("calendar").prefetch_related("targets", "categories")
+    loaded = [
+        Rule(
+            policy=policy,
+            category_ids=frozenset(c.pk for c in policy.categories.all()),
+            targets={(t.metric, t.priority): (t.seconds, t.business_hours) for t in policy.targets.all()},
         )
-        cached = [
-            Rule(
-                policy=policy,
-                category_ids=frozenset(c.pk for c in policy.categories.all()),
-                targets={(t.metric, t.priority): (t.seconds, t.business_hours) for t in policy.targets.all()},
-            )
-            for policy in policies
-        ]
-        cache.set(POLICIES_CACHE_KEY, cached, 30)
-    return cached
+        for policy in policies
+    ]
+    _rules = (time.monotonic(), loaded)
+    return loaded
 
 
 def forget_policies() -> None:
-    cache.delete(POLICIES_CACHE_KEY)
+    """Read the policies again on next use (this process; others within RULES_SECONDS)."""
+    global _rules
+    _rules = None
 
 
 def rule_for(ticket: Ticket, tier: str | None = None) -> Rule | None:
@@ -189,10 +195,12 @@ def _new_clock(ticket: Ticket, rule: Rule, metric: str, at: datetime) -> SlaCloc
 def on_ticket_opened(ticket: Ticket, *, at: datetime) -> list[SlaClock]:
     rule = rule_for(ticket)
     if rule is None:
+        ticket.opened_clocks = []
         return []
     clocks = [c for c in (_new_clock(ticket, rule, m, at) for m in (M.FIRST_RESPONSE, M.RESOLUTION)) if c]
     SlaClock.objects.bulk_create(clocks)
     _precise(clocks)
+    ticket.opened_clocks = clocks  # what the API shows of a ticket it just created, without a query
     return clocks
 
 

@@ -129,7 +129,10 @@ class TicketSerializer(serializers.Serializer):
 
     @extend_schema_field(SlaClockSerializer(many=True))
     def get_sla(self, ticket: Ticket) -> list[dict[str, Any]]:
-        return SlaClockSerializer(current_clocks(list(ticket.sla_clocks.all())), many=True, context=self.context).data
+        clocks = getattr(ticket, "opened_clocks", None)
+        if clocks is None:
+            clocks = list(ticket.sla_clocks.all())
+        return SlaClockSerializer(current_clocks(clocks), many=True, context=self.context).data
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, ticket: Ticket) -> str | None:

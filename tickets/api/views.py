@@ -96,10 +96,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         self, ticket: Ticket, status_code: int = status.HTTP_200_OK, fresh: bool = False, tagged: bool = True
     ) -> Response:
         """The ticket's JSON. A ticket the services just made already holds its relations."""
-        if fresh:
-            if not tagged:
-                ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}  # just made: no tags
-            prefetch_related_objects([ticket], *(["tags"] if tagged else []), CLOCKS)
+        if fresh and tagged:
+            prefetch_related_objects([ticket], "tags")
+        elif fresh:
+            ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}  # just made: no tags
         else:
             ticket = list_queryset(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(TicketSerializer(ticket, context=self.get_serializer_context()).data, status=status_code)
