@@ -11,6 +11,7 @@ from helpdesk.api.views import (
     TeamViewSet,
     WhoAmIView,
 )
+from qa.api.views import SampleRunViewSet
 from tickets.api.views import (
     CustomerTicketsView,
     ImportTicketsView,
@@ -27,6 +28,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("teams", TeamViewSet, basename="team")
 router.register("agents", AgentViewSet, basename="agent")
 router.register("calendars", CalendarViewSet, basename="calendar")
+router.register("qa/sample-runs", SampleRunViewSet, basename="sample-run")
 
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),

@@ -283,6 +283,9 @@ _beat = {
         else timedelta(seconds=envint("HELPDESK_SLA_SWEEP_SECONDS", 10)),
         envint("HELPDESK_SLA_SWEEP_SECONDS", 10),
     ),
+    # Draw yesterday's QA sample for every scope. Daily at 01:00 local time:
+    # https://crontab.guru/#0_1_*_*_*
+    "draw-qa-samples": ("qa.draw_daily_samples", beat_crontab("draw_qa_samples", "0 1 * * *"), 3600),
     # Queue again webhook deliveries whose task was lost. Every 5 minutes:
     # https://crontab.guru/#*/5_*_*_*_*
     "requeue-webhook-deliveries": (

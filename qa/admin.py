@@ -1,0 +1,100 @@
+"""QA in the admin: scorecards, sampling scopes with a "draw now" action, sample runs, reviews."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.admin_history import AuditedAdmin
+from helpdesk.errors import DomainError
+
+from .models import (
+    Criterion,
+    Review,
+    SampleRun,
+    SampleScope,
+    Scorecard,
+    ScorecardVersion,
+)
+from .services import draw_daily_sample
+
+
+class CriterionInline(admin.TabularInline):
+    model = Criterion
+    extra = 0
+    fields = ["position", "section", "code", "title", "weight", "max_points", "allows_na", "critical"]
+
+
+@admin.register(ScorecardVersion)
+class ScorecardVersionAdmin(admin.ModelAdmin):
+    list_display = ["scorecard", "number", "created_at"]
+    inlines = [CriterionInline]
+
+
+@admin.register(Scorecard)
+class ScorecardAdmin(AuditedAdmin):
+    list_display = ["name", "slug", "is_active"]
+
+
+@admin.register(SampleScope)
+class SampleScopeAdmin(AuditedAdmin):
+    list_display = ["__str__", "rate", "scorecard", "is_active"]
+    list_select_related = ["team", "scorecard"]
+    actions = ["draw_yesterday"]
+
+    @admin.action(description=_("Draw yesterday's sample now"), permissions=["change"])
+    def draw_yesterday(self, request: HttpRequest, queryset: QuerySet[SampleScope]) -> None:
+        day = timezone.localdate() - timedelta(days=1)
+        for scope in queryset:
+            try:
+                run, drawn = draw_daily_sample(day=day, scope=scope, trigger=SampleRun.Trigger.ADMIN, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{scope}: {error.message}", messages.ERROR)
+                continue
+            text = _("%(scope)s: %(count)d of %(population)d conversations drawn.") if drawn else _(
+                "%(scope)s: already drawn (%(count)d of %(population)d)."
+            )
+            self.message_user(request, text % {"scope": scope, "count": run.reviews.count(), "population": run.population})
+
+
+@admin.register(SampleRun)
+class SampleRunAdmin(admin.ModelAdmin):
+    list_display = ["day", "scope", "rate", "population", "seed", "trigger", "drawn_by", "created_at"]
+    list_filter = ["trigger", ("day", admin.DateFieldListFilter)]
+    list_select_related = ["scope__team", "drawn_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # drawn by the schedule, the command or the scopes' action
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MineFilter(admin.SimpleListFilter):
+    title = _("queue")
+    parameter_name = "mine"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("My QA queue"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Review]) -> QuerySet[Review]:
+        if self.value() == "1":
+            return queryset.filter(inspector=request.user, status=Review.Status.ASSIGNED)
+        return queryset
+
+
+@admin.register(Review)
+class ReviewAdmin(AuditedAdmin):
+    list_display = ["ticket", "agent", "inspector", "status", "score", "assigned_at", "submitted_at"]
+    list_filter = [MineFilter, "status", ("assigned_at", admin.DateFieldListFilter)]
+    list_select_related = ["ticket", "agent", "inspector"]
+    readonly_fields = ["run", "ticket", "agent", "scorecard_version", "score", "assigned_at", "submitted_at", "status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

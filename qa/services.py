@@ -1,0 +1,92 @@
+"""QA operations: drawing the daily sample and assigning it to inspectors."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk.errors import DomainError
+from tickets.models import Ticket
+
+from . import queries
+from .models import MAX_RATE, MIN_RATE, Review, SampleRun, SampleScope
+from .sampling import draw
+
+
+def check_rate(rate: Decimal) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DomainError(
+            "invalid_rate", _("The sampling rate must lie between 5%% and 10%%, not %s.") % f"{rate:%}", field="rate"
+        )
+
+
+def draw_daily_sample(
+    *,
+    day: date,
+    scope: SampleScope,
+    seed: int | None = None,
+    trigger: str = SampleRun.Trigger.BEAT,
+    actor: AbstractBaseUser | None = None,
+    redraw: bool = False,
+) -> tuple[SampleRun, bool]:
+    """Draw the day's sample for the scope and assign it; returns (run, drawn now).
+
+    One run per (day, scope): drawing again returns the existing run and changes nothing,
+    unless `redraw`, which replaces a run none of whose reviews has been submitted.
+    """
+    check_rate(scope.rate)
+    if day >= timezone.localdate():
+        raise DomainError("invalid_day", _("Only a day that is over can be sampled."), field="date")
+    existing = SampleRun.objects.filter(day=day, scope=scope).first()
+    if existing is not None and not redraw:
+        return existing, False
+    seed = secrets.randbits(48) if seed is None else seed
+    with transaction.atomic():
+        if existing is not None:
+            if existing.reviews.filter(status=Review.Status.SUBMITTED).exists():
+                raise DomainError("already_reviewed", _("Reviews of this sample were submitted: it cannot be redrawn."))
+            existing.delete()
+        people = queries.population(day=day, scope=scope)
+        drawn = draw(people, scope.rate, seed)
+        try:
+            with transaction.atomic():
+                run = SampleRun.objects.create(
+                    day=day, scope=scope, seed=seed, rate=scope.rate, population=sum(map(len, people.values())),
+                    trigger=trigger, drawn_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError:  # a second beat or command drew it a moment ago
+            return SampleRun.objects.get(day=day, scope=scope), False
+        _assign(run, drawn, scope)
+    return run, True
+
+
+def _assign(run: SampleRun, ticket_ids: list[int], scope: SampleScope) -> None:
+    """Each drawn conversation to the inspector with the least open work who did not handle it."""
+    version = scope.scorecard.versions.order_by("-number").first()
+    if version is None:
+        raise DomainError("no_scorecard", _("The scope's scorecard has no version yet."), field="scorecard")
+    loads = queries.open_workloads()
+    handled = queries.handlers(ticket_ids)
+    agents = dict(Ticket.objects.filter(pk__in=ticket_ids).values_list("pk", "assignee_id"))
+    reviews = []
+    for ticket_id in ticket_ids:
+        eligible = [user_id for user_id in loads if user_id not in handled.get(ticket_id, set())]
+        inspector = min(eligible, key=lambda user_id: (loads[user_id], user_id)) if eligible else None
+        if inspector is not None:
+            loads[inspector] += 1
+        reviews.append(
+            Review(run=run, ticket_id=ticket_id, agent_id=agents[ticket_id], inspector_id=inspector, scorecard_version=version)
+        )
+    Review.objects.bulk_create(reviews, batch_size=2000)
+
+
+def draw_all_scopes(*, day: date | None = None) -> int:
+    """The beat's job: yesterday's sample for every active scope; returns how many runs were drawn."""
+    day = day or timezone.localdate() - timedelta(days=1)
+    return sum(draw_daily_sample(day=day, scope=scope)[1] for scope in SampleScope.objects.filter(is_active=True))

@@ -1,0 +1,22 @@
+"""Celery tasks for QA: thin wrappers that call services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(
+    name="qa.draw_daily_samples",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    ignore_result=True,
+    acks_late=True,
+)
+def draw_daily_samples_task() -> int:
+    """Yesterday's sample for every scope; a second run (or a second beat) draws nothing."""
+    return services.draw_all_scopes()
