@@ -11,7 +11,7 @@ from helpdesk.api.views import (
     TeamViewSet,
     WhoAmIView,
 )
-from qa.api.views import SampleRunViewSet
+from qa.api.views import ReviewViewSet, SampleRunViewSet
 from tickets.api.views import (
     CustomerTicketsView,
     ImportTicketsView,
@@ -29,6 +29,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("agents", AgentViewSet, basename="agent")
 router.register("calendars", CalendarViewSet, basename="calendar")
 router.register("qa/sample-runs", SampleRunViewSet, basename="sample-run")
+router.register("qa/reviews", ReviewViewSet, basename="review")
 
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),

@@ -238,6 +238,7 @@ class WebhookEndpoint(models.Model):
         MESSAGE_CREATED = "message.created", "message.created"
         SLA_BREACHED = "sla.breached", "sla.breached"
         ESCALATION_CREATED = "escalation.created", "escalation.created"
+        QA_REVIEW_COMPLETED = "qa.review.completed", "qa.review.completed"
 
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)

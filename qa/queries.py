@@ -9,7 +9,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from helpdesk.roles import QA_INSPECTOR
+from helpdesk.queries import agent_of
+from helpdesk.roles import (
+    API_CLIENT,
+    QA_INSPECTOR,
+    TEAM_LEAD,
+    TRAINER,
+    has_role,
+    is_administrator,
+)
 from tickets.models import Message, Ticket
 
 from .models import Review, SampleScope
@@ -58,3 +66,18 @@ def handlers(ticket_ids: list[int]) -> dict[int, set[int]]:
     for ticket_id, user_id in authored.values_list("ticket_id", "author_agent__user_id").distinct():
         handled[ticket_id].add(user_id)
     return handled
+
+
+def reviews_visible_to(user) -> QuerySet[Review]:
+    """Administrators and trainers see every review; inspectors theirs; team leads their
+    teams'; agents only their own submitted ones (never another agent's)."""
+    reviews = Review.objects.all()
+    if is_administrator(user) or has_role(user, TRAINER) or has_role(user, API_CLIENT):
+        return reviews
+    visible = Q(inspector=user)
+    agent = agent_of(user)
+    if agent is not None:
+        visible |= Q(agent=agent, status=Review.Status.SUBMITTED)
+        if has_role(user, TEAM_LEAD):
+            visible |= Q(agent__teams__in=agent.teams.values("pk"), status=Review.Status.SUBMITTED)
+    return reviews.filter(pk__in=Review.objects.filter(visible).values("pk"))

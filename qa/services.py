@@ -1,4 +1,4 @@
-"""QA operations: drawing the daily sample and assigning it to inspectors."""
+"""QA operations: drawing the daily sample, assigning it to inspectors, submitting reviews."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from helpdesk import webhooks
 from helpdesk.errors import DomainError
+from helpdesk.roles import is_administrator
 from tickets.models import Ticket
 
 from . import queries
-from .models import MAX_RATE, MIN_RATE, Review, SampleRun, SampleScope
+from .models import MAX_RATE, MIN_RATE, CriterionScore, Review, SampleRun, SampleScope
 from .sampling import draw
+from .scoring import Scored, review_score
 
 
 def check_rate(rate: Decimal) -> None:
@@ -90,3 +93,52 @@ def draw_all_scopes(*, day: date | None = None) -> int:
     """The beat's job: yesterday's sample for every active scope; returns how many runs were drawn."""
     day = day or timezone.localdate() - timedelta(days=1)
     return sum(draw_daily_sample(day=day, scope=scope)[1] for scope in SampleScope.objects.filter(is_active=True))
+
+
+@transaction.atomic
+def submit_review(
+    *,
+    review: Review,
+    scores: dict[str, tuple[int | None, str]],
+    strengths: str = "",
+    shortcomings: str = "",
+    coaching: str = "",
+    actor: AbstractBaseUser,
+) -> Review:
+    """Score every criterion of the review's scorecard (None = N/A) and compute the result.
+
+    Only the assigned inspector (or an administrator) submits, once.
+    """
+    review = Review.objects.select_for_update().select_related("scorecard_version").get(pk=review.pk)
+    if review.status != Review.Status.ASSIGNED:
+        raise DomainError("already_submitted", _("This review was submitted already."))
+    if review.inspector_id != actor.pk and not is_administrator(actor):
+        raise DomainError("not_yours", _("This review is assigned to another inspector."))
+    criteria = list(review.scorecard_version.criteria.all())
+    known = {criterion.code for criterion in criteria}
+    unknown = sorted(set(scores) - known)
+    if unknown:
+        raise DomainError("unknown_criterion", _("Unknown criterion “%s”.") % unknown[0], field=f"scores.{unknown[0]}")
+    rows, items = [], []
+    for criterion in criteria:
+        if criterion.code not in scores:
+            raise DomainError("required", _("Score “%s” (or mark it N/A).") % criterion.title, field=f"scores.{criterion.code}")
+        points, comment = scores[criterion.code]
+        if points is None and not criterion.allows_na:
+            raise DomainError("na_not_allowed", _("“%s” cannot be N/A.") % criterion.title, field=f"scores.{criterion.code}")
+        if points is not None and not 0 <= points <= criterion.max_points:
+            message = _("“%(title)s” takes 0 to %(max)d points.") % {"title": criterion.title, "max": criterion.max_points}
+            raise DomainError("invalid_points", message, field=f"scores.{criterion.code}")
+        rows.append(CriterionScore(review=review, criterion=criterion, points=points, comment=comment))
+        items.append(Scored(weight=criterion.weight, max_points=criterion.max_points, critical=criterion.critical, points=points))
+    CriterionScore.objects.bulk_create(rows)
+    review.score = review_score(items)
+    review.strengths, review.shortcomings, review.coaching = strengths, shortcomings, coaching
+    review.status, review.submitted_at = Review.Status.SUBMITTED, timezone.now()
+    review._history_user = actor
+    review.save()
+    webhooks.emit("qa.review.completed", {
+        "id": review.pk, "ticket": Ticket(pk=review.ticket_id).reference, "agent_id": review.agent_id,
+        "inspector_id": review.inspector_id, "score": review.score, "submitted_at": review.submitted_at,
+    })
+    return review

@@ -24,3 +24,45 @@ class SampleRunSerializer(serializers.Serializer):
 
     def get_tickets(self, run: SampleRun) -> list[str]:
         return sorted(Ticket(pk=review.ticket_id).reference for review in run.reviews.all())
+
+
+class CriterionScoreSerializer(serializers.Serializer):
+    criterion = serializers.CharField(source="criterion.code", read_only=True)
+    title = serializers.CharField(source="criterion.title", read_only=True)
+    points = serializers.IntegerField(read_only=True, allow_null=True)
+    max_points = serializers.IntegerField(source="criterion.max_points", read_only=True)
+    comment = serializers.CharField(read_only=True)
+
+
+class ReviewSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    ticket = serializers.SerializerMethodField()
+    agent = serializers.SerializerMethodField()
+    inspector = serializers.CharField(source="inspector.username", read_only=True, allow_null=True, default=None)
+    status = serializers.CharField(read_only=True)
+    score = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True, allow_null=True)
+    strengths = serializers.CharField(read_only=True)
+    shortcomings = serializers.CharField(read_only=True)
+    coaching = serializers.CharField(read_only=True)
+    assigned_at = serializers.DateTimeField(read_only=True)
+    submitted_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    scores = CriterionScoreSerializer(many=True, read_only=True)
+
+    def get_ticket(self, review) -> str:
+        return Ticket(pk=review.ticket_id).reference
+
+    def get_agent(self, review) -> dict:
+        return {"id": review.agent_id, "display_name": review.agent.display_name}
+
+
+class ScoreInputSerializer(serializers.Serializer):
+    criterion = serializers.SlugField(max_length=50)
+    points = serializers.IntegerField(min_value=0, max_value=10, allow_null=True, help_text="null: N/A")
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+
+class SubmitReviewSerializer(serializers.Serializer):
+    scores = ScoreInputSerializer(many=True, max_length=200)
+    strengths = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+    shortcomings = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+    coaching = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)

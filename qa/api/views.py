@@ -1,15 +1,22 @@
-"""The QA API: sample runs (reviews and scores come with the review workflow)."""
+"""The QA API: sample runs, an inspector's reviews and their submission, scores for other systems."""
 
 from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from helpdesk.api.base import ApiViewSet, CursorPagination
+from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
 
-from ..models import Review, SampleRun
-from .serializers import SampleRunSerializer
+from .. import services
+from ..models import CriterionScore, Review, SampleRun
+from ..queries import reviews_visible_to
+from .serializers import ReviewSerializer, SampleRunSerializer, SubmitReviewSerializer
 
 
 class SampleRunFilter(django_filters.FilterSet):
@@ -34,3 +41,51 @@ class SampleRunViewSet(mixins.ListModelMixin, ApiViewSet):
     def get_queryset(self) -> QuerySet[SampleRun]:
         reviews = Prefetch("reviews", queryset=Review.objects.only("id", "run_id", "ticket_id"))
         return SampleRun.objects.select_related("scope__team").prefetch_related(reviews)
+
+
+class ReviewFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Review.Status.choices)
+    agent = IdFilter(field_name="agent_id")
+    mine = django_filters.BooleanFilter(method="assigned_to_me", label="Only the reviews assigned to me")
+    submitted_after = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="gt")
+
+    class Meta:
+        model = Review
+        fields = ["status", "agent"]
+
+    def assigned_to_me(self, queryset: QuerySet[Review], name: str, value: bool | None) -> QuerySet[Review]:
+        return queryset.filter(inspector=self.request.user) if value else queryset
+
+
+class ReviewPagination(CursorPagination):
+    ordering = "-id"
+
+
+class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """QA reviews the caller may see: an inspector's queue (`?mine=true&status=assigned`), an
+    agent's own results, every score for a performance system (`?submitted_after=`)."""
+
+    serializer_class = ReviewSerializer
+    filterset_class = ReviewFilter
+    pagination_class = ReviewPagination
+    lookup_value_regex = ID_REGEX
+    action_permissions = {"submit": {"POST": "qa.change_review"}}
+
+    def get_queryset(self) -> QuerySet[Review]:
+        scores = Prefetch("scores", queryset=CriterionScore.objects.select_related("criterion").order_by("criterion__position"))
+        return reviews_visible_to(self.request.user).select_related("agent", "inspector").prefetch_related(scores)
+
+    @extend_schema(request=SubmitReviewSerializer, responses=ReviewSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        """Score every criterion (points, or null for N/A) and write the report; computes the score."""
+        review = self.get_object()
+        body = SubmitReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        scores = {row["criterion"]: (row["points"], row["comment"]) for row in data["scores"]}
+        services.submit_review(
+            review=review, scores=scores, strengths=data["strengths"], shortcomings=data["shortcomings"],
+            coaching=data["coaching"], actor=request.user,
+        )
+        return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data)
