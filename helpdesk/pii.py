@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 PII_PERMISSION = "helpdesk.view_customer_pii"
@@ -42,3 +44,19 @@ def shown_contact(customer, user: AbstractBaseUser | AnonymousUser) -> dict[str,
         "phone": mask_phone(customer.phone),
         "email": mask_email(customer.email) if customer.email else "",
     }
+
+
+# What customers type into a conversation: Chinese mobile numbers, emails, resident ID numbers
+# (18 characters, the last may be X) and bank card numbers (16-19 digits, spaces allowed).
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_BANK_CARD = re.compile(r"(?<!\d)(\d{4})(?:[ -]?\d){8,11}([ -]?\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{6}(\d{2})(?!\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def mask_text(text: str) -> str:
+    """The text with phone numbers, emails, ID numbers and bank card numbers masked."""
+    text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-1:].rjust(4, "*"), text)
+    text = _BANK_CARD.sub(lambda m: m.group(1) + " **** **** " + m.group(2).replace(" ", "").replace("-", ""), text)
+    text = _MOBILE.sub(lambda m: m.group(1) + "******" + m.group(2), text)
+    return _EMAIL.sub(lambda m: m.group(1) + "***@" + m.group(2), text)

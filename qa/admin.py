@@ -8,12 +8,15 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 
+from .admin_views import score_view
 from .models import (
     Criterion,
     Review,
@@ -22,6 +25,7 @@ from .models import (
     Scorecard,
     ScorecardVersion,
 )
+from .queries import reviews_visible_to
 from .services import draw_daily_sample
 
 
@@ -91,10 +95,23 @@ class MineFilter(admin.SimpleListFilter):
 
 @admin.register(Review)
 class ReviewAdmin(AuditedAdmin):
-    list_display = ["ticket", "agent", "inspector", "status", "score", "assigned_at", "submitted_at"]
+    list_display = ["ticket", "agent", "inspector", "status", "score", "assigned_at", "submitted_at", "score_link"]
     list_filter = [MineFilter, "status", ("assigned_at", admin.DateFieldListFilter)]
     list_select_related = ["ticket", "agent", "inspector"]
     readonly_fields = ["run", "ticket", "agent", "scorecard_version", "score", "assigned_at", "submitted_at", "status"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
+        return reviews_visible_to(request.user)
+
+    @admin.display(description=_("score it"))
+    def score_link(self, review: Review) -> str:
+        if review.status != Review.Status.ASSIGNED:
+            return "—"
+        return format_html('<a class="button" href="{}">{}</a>', reverse("admin:qa_review_score", args=[review.pk]), _("Score"))
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(lambda request, object_id: score_view(request, object_id, self.admin_site))
+        return [path("<path:object_id>/score/", view, name="qa_review_score"), *super().get_urls()]

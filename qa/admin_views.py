@@ -1,0 +1,85 @@
+"""The scoring page: the conversation (customer details masked) beside the scorecard, one form."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from helpdesk.errors import DomainError
+from helpdesk.pii import can_see_pii, mask_text, shown_contact
+from tickets.queries import conversation
+
+from .models import Review
+from .queries import reviews_visible_to
+from .services import submit_review
+
+
+def score_view(request: HttpRequest, object_id: str, admin_site: Any) -> HttpResponse:
+    review = get_object_or_404(
+        reviews_visible_to(request.user).select_related("ticket__customer", "agent", "scorecard_version__scorecard"),
+        pk=object_id,
+    )
+    if review.inspector_id != request.user.pk or not request.user.has_perm("qa.change_review"):
+        raise PermissionDenied
+    criteria = list(review.scorecard_version.criteria.all())
+    entered: dict[str, tuple[str, str]] = {}
+    error = None
+    if request.method == "POST":
+        scores, entered, error = _read_scores(request, criteria)
+        if error is None:
+            try:
+                submit_review(
+                    review=review, scores=scores, strengths=request.POST.get("strengths", ""),
+                    shortcomings=request.POST.get("shortcomings", ""), coaching=request.POST.get("coaching", ""),
+                    actor=request.user,
+                )
+            except DomainError as refused:
+                error = refused.message
+            else:
+                review.refresh_from_db()
+                messages.success(request, _("Review submitted: %s points.") % review.score)
+                return HttpResponseRedirect(reverse("admin:qa_review_changelist") + "?mine=1")
+    show_pii = can_see_pii(request.user)
+    thread = [
+        {"message": m, "body": m.body if show_pii else mask_text(m.body)}
+        for m in conversation(review.ticket).select_related("author_agent")
+    ]
+    context = {
+        **admin_site.each_context(request),
+        "title": _("Score %(ticket)s") % {"ticket": review.ticket.reference},
+        "review": review,
+        "customer": shown_contact(review.ticket.customer, request.user),
+        "thread": thread,
+        "sections": [(name, list(items)) for name, items in groupby(criteria, key=lambda c: c.section)],
+        "entered": entered,
+        "error": error,
+        "post": request.POST if request.method == "POST" else {},
+        "opts": Review._meta,
+    }
+    return TemplateResponse(request, "admin/qa/review/score.html", context)
+
+
+def _read_scores(request: HttpRequest, criteria: list) -> tuple[dict, dict, str | None]:
+    """The form's scores, everything typed (to show again), and the first problem, if any."""
+    scores, entered, error = {}, {}, None
+    for criterion in criteria:
+        raw = request.POST.get(f"points-{criterion.code}", "")
+        comment = request.POST.get(f"comment-{criterion.code}", "")
+        entered[criterion.code] = (raw, comment)
+        if raw == "na":
+            scores[criterion.code] = (None, comment)
+        elif raw.isdigit():
+            scores[criterion.code] = (int(raw), comment)
+        elif error is None and raw == "":
+            error = _("Score “%s” (or mark it N/A).") % criterion.title
+        elif error is None:
+            error = _("“%(title)s” takes 0 to %(max)d points.") % {"title": criterion.title, "max": criterion.max_points}
+    return scores, entered, error
