@@ -241,6 +241,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", 120)
+# A QA dispute open longer than this many business days (on this calendar) is flagged.
+QA_DISPUTE_BUSINESS_DAYS = envint("QA_DISPUTE_BUSINESS_DAYS", 3)
+QA_DISPUTE_CALENDAR = os.environ.get("QA_DISPUTE_CALENDAR", "cn-workweek")
 # No warning when it would come less than this before the deadline: a 15-second chat target
 # warned 3 seconds ahead gives nobody time to act, and doubles the tasks at peak.
 SLA_MIN_WARNING_LEAD_SECONDS = envint("SLA_MIN_WARNING_LEAD_SECONDS", 60)

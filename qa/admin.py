@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -19,14 +21,15 @@ from helpdesk.errors import DomainError
 from .admin_views import score_view
 from .models import (
     Criterion,
+    Dispute,
     Review,
     SampleRun,
     SampleScope,
     Scorecard,
     ScorecardVersion,
 )
-from .queries import reviews_visible_to
-from .services import draw_daily_sample
+from .queries import overdue_disputes, reviews_visible_to
+from .services import draw_daily_sample, resolve_dispute
 
 
 class CriterionInline(admin.TabularInline):
@@ -115,3 +118,56 @@ class ReviewAdmin(AuditedAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(lambda request, object_id: score_view(request, object_id, self.admin_site))
         return [path("<path:object_id>/score/", view, name="qa_review_score"), *super().get_urls()]
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("Open longer than 3 business days"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> QuerySet[Dispute]:
+        if self.value() == "1":
+            return queryset.filter(pk__in=overdue_disputes().values("pk"))
+        return queryset
+
+
+class UpholdForm(forms.Form):
+    comment = forms.CharField(label=_("Explanation for the agent"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(Dispute)
+class DisputeAdmin(AuditedAdmin):
+    list_display = ["review", "status", "reason", "opened_at", "original_score", "resolved_by", "resolved_at"]
+    list_filter = [OverdueFilter, "status"]
+    list_select_related = ["review__ticket", "review__agent", "resolved_by"]
+    readonly_fields = ["review", "reason", "status", "opened_at", "original_score", "resolution", "resolved_at", "resolved_by"]
+    actions = ["uphold"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
+        return super().get_queryset(request).filter(review__in=reviews_visible_to(request.user).values("pk"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Uphold the review…"), permissions=["change"])
+    def uphold(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> Any:
+        if "apply" in request.POST:
+            form = UpholdForm(request.POST)
+            if form.is_valid():
+                for dispute in queryset:
+                    try:
+                        resolve_dispute(dispute=dispute, uphold=True, comment=form.cleaned_data["comment"], actor=request.user)
+                    except DomainError as error:
+                        self.message_user(request, f"{dispute}: {error.message}", messages.ERROR)
+                return None
+        else:
+            form = UpholdForm()
+        context = {
+            **self.admin_site.each_context(request), "title": _("Uphold the review"), "form": form, "action": "uphold",
+            "queryset": queryset[:100], "count": queryset.count(), "opts": self.model._meta,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/action_form.html", context)

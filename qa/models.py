@@ -158,6 +158,7 @@ class Review(models.Model):
     coaching = models.TextField(_("coaching advice"), blank=True)
     assigned_at = models.DateTimeField(_("assigned at"), default=timezone.now)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged by the agent"), null=True, blank=True)
 
     history = AuditedRecords()
 
@@ -185,3 +186,34 @@ class CriterionScore(models.Model):
         verbose_name = _("criterion score")
         verbose_name_plural = _("criterion scores")
         constraints = [models.UniqueConstraint(fields=["review", "criterion"], name="criterion_score_once_per_review")]
+
+
+class Dispute(models.Model):
+    """An agent's objection to a review, resolved by a team lead: upheld, or scores amended."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        UPHELD = "upheld", _("Upheld")
+        AMENDED = "amended", _("Scores amended")
+
+    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="dispute", verbose_name=_("review"))
+    reason = models.TextField(_("reason"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    original_score = models.DecimalField(_("score before"), max_digits=5, decimal_places=2, null=True, blank=True)
+    resolution = models.TextField(_("resolution"), blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("resolved by")
+    )
+
+    history = AuditedRecords()
+
+    class Meta:
+        verbose_name = _("dispute")
+        verbose_name_plural = _("disputes")
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["status", "opened_at"], name="dispute_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.review} · {self.get_status_display()}"

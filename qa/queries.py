@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from helpdesk.queries import agent_of
+from helpdesk.calendars import add_business_seconds
+from helpdesk.models import BusinessCalendar
+from helpdesk.queries import agent_of, schedule_for
 from helpdesk.roles import (
     API_CLIENT,
     QA_INSPECTOR,
@@ -20,7 +23,7 @@ from helpdesk.roles import (
 )
 from tickets.models import Message, Ticket
 
-from .models import Review, SampleScope
+from .models import Dispute, Review, SampleScope
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -81,3 +84,40 @@ def reviews_visible_to(user) -> QuerySet[Review]:
         if has_role(user, TEAM_LEAD):
             visible |= Q(agent__teams__in=agent.teams.values("pk"), status=Review.Status.SUBMITTED)
     return reviews.filter(pk__in=Review.objects.filter(visible).values("pk"))
+
+
+def leads_agent(user, agent) -> bool:
+    """Whether `user` is a team lead of one of the agent's teams."""
+    lead = agent_of(user)
+    return (
+        lead is not None and has_role(user, TEAM_LEAD)
+        and agent.teams.filter(pk__in=lead.teams.values("pk")).exists()
+    )
+
+
+def overdue_disputes(*, now: datetime | None = None) -> QuerySet:
+    """Open disputes older than QA_DISPUTE_BUSINESS_DAYS business days on the dispute calendar.
+
+    Business days are counted whole (the calendar's working days), from the opening date.
+    """
+    now = now or timezone.now()
+    open_disputes = Dispute.objects.filter(status=Dispute.Status.OPEN)
+    calendar = BusinessCalendar.objects.filter(slug=settings.QA_DISPUTE_CALENDAR).first()
+    if calendar is None:
+        return open_disputes.filter(opened_at__lt=now - timedelta(days=settings.QA_DISPUTE_BUSINESS_DAYS))
+    schedule = schedule_for(calendar)
+    # Checked one by one: open disputes are a small share of a small sample.
+    late = [
+        d.pk for d in open_disputes.only("pk", "opened_at")
+        if add_business_seconds(schedule, d.opened_at, settings.QA_DISPUTE_BUSINESS_DAYS * _workday_seconds(schedule)) <= now
+    ]
+    return open_disputes.filter(pk__in=late)
+
+
+def _workday_seconds(schedule) -> float:
+    """The length of the calendar's usual working day (its longest weekday)."""
+    monday = date(2024, 1, 1)
+    return max(
+        (sum((end - start).total_seconds() for start, end in schedule.intervals_on(monday + timedelta(days=d))) for d in range(7)),
+        default=8 * 3600,
+    )

@@ -17,7 +17,15 @@ from helpdesk.roles import is_administrator
 from tickets.models import Ticket
 
 from . import queries
-from .models import MAX_RATE, MIN_RATE, CriterionScore, Review, SampleRun, SampleScope
+from .models import (
+    MAX_RATE,
+    MIN_RATE,
+    CriterionScore,
+    Dispute,
+    Review,
+    SampleRun,
+    SampleScope,
+)
 from .sampling import draw
 from .scoring import Scored, review_score
 
@@ -142,3 +150,78 @@ def submit_review(
         "inspector_id": review.inspector_id, "score": review.score, "submitted_at": review.submitted_at,
     })
     return review
+
+
+def _own_submitted(review: Review, actor: AbstractBaseUser) -> Review:
+    review = Review.objects.select_for_update().get(pk=review.pk)
+    if review.status != Review.Status.SUBMITTED or review.agent.user_id != actor.pk:
+        raise DomainError("not_your_review", _("Only the reviewed agent acknowledges or disputes a submitted review."))
+    return review
+
+
+@transaction.atomic
+def acknowledge_review(*, review: Review, actor: AbstractBaseUser) -> Review:
+    """The agent has read the report and accepts it; acknowledging twice changes nothing."""
+    review = _own_submitted(review, actor)
+    if Dispute.objects.filter(review=review, status=Dispute.Status.OPEN).exists():
+        raise DomainError("disputed", _("This review is disputed; wait for the team lead's decision."))
+    if review.acknowledged_at is None:
+        review.acknowledged_at = timezone.now()
+        review._history_user = actor
+        review.save(update_fields=["acknowledged_at"])
+    return review
+
+
+@transaction.atomic
+def dispute_review(*, review: Review, reason: str, actor: AbstractBaseUser) -> Dispute:
+    """The agent objects, with a reason, once, before acknowledging."""
+    if not reason.strip():
+        raise DomainError("required", _("Say why you dispute the review."), field="reason")
+    review = _own_submitted(review, actor)
+    if review.acknowledged_at is not None:
+        raise DomainError("acknowledged", _("An acknowledged review cannot be disputed."))
+    if Dispute.objects.filter(review=review).exists():
+        raise DomainError("already_disputed", _("This review was disputed already."))
+    dispute = Dispute(review=review, reason=reason.strip(), original_score=review.score)
+    dispute._history_user = actor
+    dispute.save()
+    return dispute
+
+
+@transaction.atomic
+def resolve_dispute(
+    *, dispute: Dispute, uphold: bool, comment: str, actor: AbstractBaseUser,
+    scores: dict[str, int | None] | None = None,
+) -> Dispute:
+    """A team lead of the agent's team (or an administrator) upholds the review or amends scores."""
+    dispute = Dispute.objects.select_for_update().select_related("review__agent").get(pk=dispute.pk)
+    if dispute.status != Dispute.Status.OPEN:
+        raise DomainError("resolved", _("This dispute was resolved already."))
+    if not (is_administrator(actor) or queries.leads_agent(actor, dispute.review.agent)):
+        raise DomainError("not_your_team", _("Only a team lead of the agent's team resolves this dispute."))
+    if not comment.strip():
+        raise DomainError("required", _("Explain the decision to the agent."), field="comment")
+    review = dispute.review
+    if not uphold:
+        if not scores:
+            raise DomainError("required", _("Give the amended scores."), field="scores")
+        rows = {row.criterion.code: row for row in review.scores.select_related("criterion")}
+        for code, points in scores.items():
+            row = rows.get(code)
+            if row is None:
+                raise DomainError("unknown_criterion", _("Unknown criterion “%s”.") % code, field=f"scores.{code}")
+            if points is None and not row.criterion.allows_na or points is not None and not 0 <= points <= row.criterion.max_points:
+                raise DomainError("invalid_points", _("Invalid points for “%s”.") % row.criterion.title, field=f"scores.{code}")
+            row.points = points
+        CriterionScore.objects.bulk_update(rows.values(), ["points"])
+        review.score = review_score(
+            Scored(weight=r.criterion.weight, max_points=r.criterion.max_points, critical=r.criterion.critical, points=r.points)
+            for r in rows.values()
+        )
+        review._history_user, review._change_reason = actor, "dispute_amended"
+        review.save(update_fields=["score"])
+    dispute.status = Dispute.Status.UPHELD if uphold else Dispute.Status.AMENDED
+    dispute.resolution, dispute.resolved_at, dispute.resolved_by = comment.strip(), timezone.now(), actor
+    dispute._history_user = actor
+    dispute.save()
+    return dispute

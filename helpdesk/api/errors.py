@@ -15,7 +15,10 @@ from helpdesk.errors import DomainError
 
 # Domain refusals that are about the ticket's state, not the request's shape.
 CONFLICT_CODES = frozenset(
-    {"illegal_transition", "ticket_closed", "idempotency_conflict", "in_progress", "duplicate", "already_escalated", "not_escalated"}
+    {
+        "illegal_transition", "ticket_closed", "idempotency_conflict", "in_progress", "duplicate", "already_escalated",
+        "not_escalated", "already_submitted", "already_disputed", "acknowledged", "disputed", "resolved", "not_disputed",
+    }
 )
 
 

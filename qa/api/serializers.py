@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tickets.models import Ticket
@@ -46,7 +47,19 @@ class ReviewSerializer(serializers.Serializer):
     coaching = serializers.CharField(read_only=True)
     assigned_at = serializers.DateTimeField(read_only=True)
     submitted_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    acknowledged_at = serializers.DateTimeField(read_only=True, allow_null=True)
     scores = CriterionScoreSerializer(many=True, read_only=True)
+    dispute = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_dispute(self, review) -> dict | None:
+        dispute = getattr(review, "dispute", None) if hasattr(review, "dispute") else None
+        if dispute is None:
+            return None
+        return {
+            "status": dispute.status, "reason": dispute.reason, "opened_at": dispute.opened_at,
+            "original_score": None if dispute.original_score is None else str(dispute.original_score), "resolution": dispute.resolution, "resolved_at": dispute.resolved_at,
+        }
 
     def get_ticket(self, review) -> str:
         return Ticket(pk=review.ticket_id).reference
@@ -66,3 +79,13 @@ class SubmitReviewSerializer(serializers.Serializer):
     strengths = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
     shortcomings = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
     coaching = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+
+
+class DisputeInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000)
+
+
+class ResolveDisputeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["uphold", "amend"])
+    comment = serializers.CharField(max_length=4000)
+    scores = ScoreInputSerializer(many=True, required=False, max_length=200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
@@ -12,11 +13,18 @@ from rest_framework.response import Response
 
 from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
+from helpdesk.errors import DomainError
 
 from .. import services
-from ..models import CriterionScore, Review, SampleRun
+from ..models import CriterionScore, Dispute, Review, SampleRun
 from ..queries import reviews_visible_to
-from .serializers import ReviewSerializer, SampleRunSerializer, SubmitReviewSerializer
+from .serializers import (
+    DisputeInputSerializer,
+    ResolveDisputeSerializer,
+    ReviewSerializer,
+    SampleRunSerializer,
+    SubmitReviewSerializer,
+)
 
 
 class SampleRunFilter(django_filters.FilterSet):
@@ -69,11 +77,16 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     filterset_class = ReviewFilter
     pagination_class = ReviewPagination
     lookup_value_regex = ID_REGEX
-    action_permissions = {"submit": {"POST": "qa.change_review"}}
+    action_permissions = {
+        "submit": {"POST": "qa.change_review"},
+        "acknowledge": {"POST": None},  # the reviewed agent: the service checks it is theirs
+        "dispute": {"POST": None},
+        "resolve_dispute": {"POST": "qa.change_dispute"},
+    }
 
     def get_queryset(self) -> QuerySet[Review]:
         scores = Prefetch("scores", queryset=CriterionScore.objects.select_related("criterion").order_by("criterion__position"))
-        return reviews_visible_to(self.request.user).select_related("agent", "inspector").prefetch_related(scores)
+        return reviews_visible_to(self.request.user).select_related("agent", "inspector", "dispute").prefetch_related(scores)
 
     @extend_schema(request=SubmitReviewSerializer, responses=ReviewSerializer)
     @action(detail=True, methods=["post"])
@@ -87,5 +100,39 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         services.submit_review(
             review=review, scores=scores, strengths=data["strengths"], shortcomings=data["shortcomings"],
             coaching=data["coaching"], actor=request.user,
+        )
+        return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data)
+
+    @extend_schema(request=None, responses=ReviewSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        """The reviewed agent accepts the report."""
+        review = services.acknowledge_review(review=self.get_object(), actor=request.user)
+        return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data)
+
+    @extend_schema(request=DisputeInputSerializer, responses=ReviewSerializer)
+    @action(detail=True, methods=["post"])
+    def dispute(self, request: Request, pk: str) -> Response:
+        """The reviewed agent disputes the review, with a reason; a team lead decides."""
+        body = DisputeInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        review = self.get_object()
+        services.dispute_review(review=review, reason=body.validated_data["reason"], actor=request.user)
+        return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data, status=201)
+
+    @extend_schema(request=ResolveDisputeSerializer, responses=ReviewSerializer)
+    @action(detail=True, methods=["post"], url_path="resolve-dispute")
+    def resolve_dispute(self, request: Request, pk: str) -> Response:
+        """A team lead upholds the review or amends its scores, with a comment for the agent."""
+        body = ResolveDisputeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        review = self.get_object()
+        dispute = Dispute.objects.filter(review=review).first()
+        if dispute is None:
+            raise DomainError("not_disputed", _("This review is not disputed."))
+        scores = {row["criterion"]: row["points"] for row in data.get("scores", [])}
+        services.resolve_dispute(
+            dispute=dispute, uphold=data["outcome"] == "uphold", comment=data["comment"], scores=scores, actor=request.user
         )
         return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data)

@@ -94,3 +94,77 @@ def test_an_agent_sees_only_their_own_submitted_reviews(client, review, iris, al
     client.force_login(bob.user)
     assert client.get("/api/v1/qa/reviews/").json()["results"] == []
     assert client.get(f"/api/v1/qa/reviews/{review.pk}/").status_code == 404
+
+
+# --- feedback and disputes --------------------------------------------------------------------
+
+
+@pytest.fixture
+def submitted(review, iris) -> Review:
+    return submit_review(review=review, scores=all_full(review, solution=(0, "方案错误")), shortcomings="方案错误", actor=iris)
+
+
+def test_the_agent_acknowledges_their_review(client, submitted, alice):
+    client.force_login(alice.user)
+    response = client.post(f"/api/v1/qa/reviews/{submitted.pk}/acknowledge")
+    assert response.status_code == 200 and response.json()["acknowledged_at"] is not None
+    disputed = client.post(f"/api/v1/qa/reviews/{submitted.pk}/dispute", {"reason": "x"}, content_type="application/json")
+    assert disputed.status_code == 409
+
+
+def test_a_dispute_is_amended_by_the_team_lead_and_the_score_recomputed(client, submitted, alice, lena, bob):
+    client.force_login(alice.user)
+    response = client.post(f"/api/v1/qa/reviews/{submitted.pk}/dispute", {"reason": "方案是主管确认过的"}, content_type="application/json")
+    assert response.status_code == 201 and response.json()["dispute"]["status"] == "open"
+    assert client.post(f"/api/v1/qa/reviews/{submitted.pk}/dispute", {"reason": "再次"}, content_type="application/json").status_code == 409
+    # an agent cannot decide their own dispute; a lead of another team cannot either
+    body = {"outcome": "amend", "comment": "确认方案正确", "scores": [{"criterion": "solution", "points": 2}]}
+    assert client.post(f"/api/v1/qa/reviews/{submitted.pk}/resolve-dispute", body, content_type="application/json").status_code == 403
+    client.force_login(lena.user)
+    response = client.post(f"/api/v1/qa/reviews/{submitted.pk}/resolve-dispute", body, content_type="application/json")
+    assert response.status_code == 200
+    result = response.json()
+    assert result["score"] == "100.00" and result["dispute"]["status"] == "amended"
+    assert result["dispute"]["original_score"] == "85.00"
+    submitted.refresh_from_db()
+    assert submitted.history.filter(history_change_reason="dispute_amended").exists()
+
+
+def test_a_lead_upholds_a_dispute_with_a_comment(submitted, alice, lena):
+    from qa.services import dispute_review, resolve_dispute
+
+    dispute = dispute_review(review=submitted, reason="不认同", actor=alice.user)
+    with pytest.raises(DomainError) as error:
+        resolve_dispute(dispute=dispute, uphold=True, comment=" ", actor=lena.user)
+    assert error.value.field == "comment"
+    resolved = resolve_dispute(dispute=dispute, uphold=True, comment="扣分合理", actor=lena.user)
+    assert resolved.status == "upheld" and Review.objects.get(pk=submitted.pk).score == Decimal("85.00")
+
+
+def test_disputes_open_longer_than_3_business_days_are_flagged(submitted, alice):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from qa.queries import overdue_disputes
+    from qa.services import dispute_review
+
+    dispute = dispute_review(review=submitted, reason="不认同", actor=alice.user)
+    opened = datetime(2026, 11, 20, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Friday
+    type(dispute).objects.filter(pk=dispute.pk).update(opened_at=opened)
+    assert not overdue_disputes(now=datetime(2026, 11, 25, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))).exists()  # Mon, Tue, part of Wed
+    assert overdue_disputes(now=datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))).exists()
+
+
+def test_a_lead_upholds_from_the_admin_and_sees_overdue_disputes(client, submitted, alice, lena):
+    from django.urls import reverse
+
+    from qa.models import Dispute
+    from qa.services import dispute_review
+
+    dispute = dispute_review(review=submitted, reason="不认同", actor=alice.user)
+    client.force_login(lena.user)
+    url = reverse("admin:qa_dispute_changelist")
+    assert client.get(url, {"overdue": "1"}).context["cl"].result_list.count() == 0
+    response = client.post(url, {"action": "uphold", "_selected_action": [dispute.pk], "apply": "1", "comment": "扣分合理"})
+    assert response.status_code == 302
+    assert Dispute.objects.get(pk=dispute.pk).status == "upheld"
