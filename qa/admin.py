@@ -29,24 +29,53 @@ from .models import (
     ScorecardVersion,
 )
 from .queries import overdue_disputes, reviews_visible_to
-from .services import draw_daily_sample, resolve_dispute
+from .services import draw_daily_sample, new_scorecard_version, resolve_dispute
 
 
 class CriterionInline(admin.TabularInline):
+    """Editable only while no review uses the version: a version in use is history."""
+
     model = Criterion
     extra = 0
-    fields = ["position", "section", "code", "title", "weight", "max_points", "allows_na", "critical"]
+    fields = ["position", "section", "code", "title", "guidance", "weight", "max_points", "allows_na", "critical"]
+
+    def _in_use(self, obj: ScorecardVersion | None) -> bool:
+        return obj is not None and obj.reviews.exists()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.fields if self._in_use(obj) else []
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._in_use(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._in_use(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(ScorecardVersion)
 class ScorecardVersionAdmin(admin.ModelAdmin):
-    list_display = ["scorecard", "number", "created_at"]
+    list_display = ["scorecard", "number", "created_at", "in_use"]
+    readonly_fields = ["scorecard", "number", "created_at"]
     inlines = [CriterionInline]
+
+    @admin.display(description=_("in use"), boolean=True)
+    def in_use(self, version: ScorecardVersion) -> bool:
+        return version.reviews.exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the scorecard's "new version" action
 
 
 @admin.register(Scorecard)
 class ScorecardAdmin(AuditedAdmin):
     list_display = ["name", "slug", "is_active"]
+    actions = ["new_version"]
+
+    @admin.action(description=_("Make a new version to edit"), permissions=["change"])
+    def new_version(self, request: HttpRequest, queryset: QuerySet[Scorecard]) -> None:
+        for scorecard in queryset:
+            version = new_scorecard_version(scorecard=scorecard)
+            self.message_user(request, _("%(version)s made: edit its criteria; new samples use it.") % {"version": version})
 
 
 @admin.register(SampleScope)

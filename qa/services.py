@@ -20,11 +20,13 @@ from . import queries
 from .models import (
     MAX_RATE,
     MIN_RATE,
+    Criterion,
     CriterionScore,
     Dispute,
     Review,
     SampleRun,
     SampleScope,
+    ScorecardVersion,
 )
 from .sampling import draw
 from .scoring import Scored, review_score
@@ -225,3 +227,19 @@ def resolve_dispute(
     dispute._history_user = actor
     dispute.save()
     return dispute
+
+
+@transaction.atomic
+def new_scorecard_version(*, scorecard) -> ScorecardVersion:
+    """A copy of the scorecard's latest criteria as a new version, to edit; past reviews keep theirs."""
+    latest = scorecard.versions.select_for_update().order_by("-number").first()
+    version = ScorecardVersion.objects.create(scorecard=scorecard, number=(latest.number + 1) if latest else 1)
+    if latest is not None:
+        Criterion.objects.bulk_create(
+            Criterion(
+                version=version, section=c.section, code=c.code, title=c.title, guidance=c.guidance, weight=c.weight,
+                max_points=c.max_points, allows_na=c.allows_na, critical=c.critical, position=c.position,
+            )
+            for c in latest.criteria.all()
+        )
+    return version

@@ -168,3 +168,21 @@ def test_a_lead_upholds_from_the_admin_and_sees_overdue_disputes(client, submitt
     response = client.post(url, {"action": "uphold", "_selected_action": [dispute.pk], "apply": "1", "comment": "扣分合理"})
     assert response.status_code == 302
     assert Dispute.objects.get(pk=dispute.pk).status == "upheld"
+
+
+def test_editing_a_scorecard_in_use_makes_a_new_version_and_past_reviews_keep_theirs(client, submitted, ada):
+    from django.urls import reverse
+
+    from qa.services import new_scorecard_version
+
+    old = submitted.scorecard_version
+    client.force_login(ada)
+    page = client.get(reverse("admin:qa_scorecardversion_change", args=[old.pk])).content.decode()
+    assert 'name="criteria-0-title"' not in page  # in use: read-only
+    version = new_scorecard_version(scorecard=old.scorecard)
+    assert version.number == 2 and version.criteria.count() == old.criteria.count()
+    version.criteria.filter(code="greeting").update(weight=Decimal("5"))
+    assert old.criteria.get(code="greeting").weight == 1
+    assert Review.objects.get(pk=submitted.pk).score == Decimal("85.00")
+    page = client.get(reverse("admin:qa_scorecardversion_change", args=[version.pk])).content.decode()
+    assert 'name="criteria-0-title"' in page  # not used yet: editable
