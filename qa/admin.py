@@ -12,14 +12,16 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
+from tickets.models import Ticket
 
 from .admin_views import score_view
 from .models import (
+    Calibration,
     Criterion,
     Dispute,
     Review,
@@ -28,8 +30,14 @@ from .models import (
     Scorecard,
     ScorecardVersion,
 )
-from .queries import overdue_disputes, reviews_visible_to
-from .services import draw_daily_sample, new_scorecard_version, resolve_dispute
+from .queries import calibration_report, overdue_disputes, reviews_visible_to
+from .queries import inspectors as inspectors_queryset
+from .services import (
+    draw_daily_sample,
+    new_scorecard_version,
+    resolve_dispute,
+    start_calibration,
+)
 
 
 class CriterionInline(admin.TabularInline):
@@ -200,3 +208,90 @@ class DisputeAdmin(AuditedAdmin):
             "select_across": request.POST.get("select_across", "0"),
         }
         return TemplateResponse(request, "admin/tickets/ticket/action_form.html", context)
+
+
+class CalibrationForm(forms.ModelForm):
+    tickets = forms.CharField(
+        label=_("conversations"), widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Ticket references, separated by spaces or commas (T00000123 …)."),
+    )
+    inspectors = forms.ModelMultipleChoiceField(label=_("inspectors"), queryset=inspectors_queryset(), widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Calibration
+        fields = ["name", "scorecard_version"]
+
+    def clean_tickets(self) -> list[Ticket]:
+        references = [r for r in self.cleaned_data["tickets"].replace(",", " ").split() if r]
+        pks = [Ticket.pk_from_reference(r) for r in references]
+        if None in pks:
+            raise forms.ValidationError(_("“%s” is not a ticket reference.") % references[pks.index(None)])
+        found = {t.pk: t for t in Ticket.objects.filter(pk__in=pks)}
+        missing = [r for r, pk in zip(references, pks, strict=True) if pk not in found]
+        if missing:
+            raise forms.ValidationError(_("No ticket %s.") % missing[0])
+        tickets = [found[pk] for pk in dict.fromkeys(pks)]
+        unassigned = [t.reference for t in tickets if t.assignee_id is None]
+        if unassigned:
+            raise forms.ValidationError(_("%s has no agent to calibrate on.") % unassigned[0])
+        return tickets
+
+    def clean_inspectors(self) -> Any:
+        inspectors = self.cleaned_data["inspectors"]
+        if len(inspectors) < 2:
+            raise forms.ValidationError(_("A calibration needs at least two inspectors."))
+        return inspectors
+
+
+@admin.register(Calibration)
+class CalibrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "scorecard_version", "created_by", "created_at", "progress"]
+    readonly_fields = ["report"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = CalibrationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["name", "scorecard_version", "tickets", "inspectors"] if obj is None else ["name", "report"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else ["name", "report"]
+
+    def save_model(self, request: HttpRequest, obj: Calibration, form: Any, change: bool) -> None:
+        if change:
+            return
+        try:
+            created = start_calibration(
+                name=form.cleaned_data["name"], tickets=form.cleaned_data["tickets"],
+                inspectors=list(form.cleaned_data["inspectors"]), version=form.cleaned_data["scorecard_version"],
+                actor=request.user,
+            )
+        except DomainError as error:
+            raise forms.ValidationError(error.message) from None
+        obj.pk = created.pk
+
+    @admin.display(description=_("submitted"))
+    def progress(self, calibration: Calibration) -> str:
+        done = calibration.reviews.filter(status=Review.Status.SUBMITTED).count()
+        return f"{done} / {calibration.reviews.count()}"
+
+    @admin.display(description=_("agreement report"))
+    def report(self, calibration: Calibration) -> str:
+        data = calibration_report(calibration)
+        if not data["complete"]:
+            return _("Blind until every inspector has submitted: %(submitted)d of %(expected)d.") % data
+        criteria = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((c["title"], c["kappa"], "⚠" if c["low"] else "") for c in data["criteria"]),
+        )
+        people = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((i["username"], i["deviation"], "⚠" if i["far"] else "") for i in data["inspectors"]),
+        )
+        return format_html(
+            "<table><tr><th>{}</th><th>Fleiss κ</th><th></th></tr>{}</table><br>"
+            "<table><tr><th>{}</th><th>{}</th><th></th></tr>{}</table>",
+            _("criterion"), criteria, _("inspector"), _("distance from the group (points)"), people,
+        )

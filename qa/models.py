@@ -136,6 +136,30 @@ class SampleRun(models.Model):
         return f"{self.day} {self.scope}"
 
 
+class Calibration(models.Model):
+    """Several inspectors score the same conversations blind, to measure how far they agree.
+
+    Its reviews never count in agents' scores.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    scorecard_version = models.ForeignKey(
+        ScorecardVersion, on_delete=models.PROTECT, related_name="calibrations", verbose_name=_("scorecard")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("by")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("calibration")
+        verbose_name_plural = _("calibrations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Review(models.Model):
     """A sampled conversation an inspector scores; assigned when drawn, submitted when scored."""
 
@@ -144,6 +168,9 @@ class Review(models.Model):
         SUBMITTED = "submitted", _("Submitted")
 
     run = models.ForeignKey(SampleRun, on_delete=models.CASCADE, null=True, blank=True, related_name="reviews", verbose_name=_("sample run"))
+    calibration = models.ForeignKey(
+        Calibration, on_delete=models.CASCADE, null=True, blank=True, related_name="reviews", verbose_name=_("calibration")
+    )
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="qa_reviews", verbose_name=_("ticket"))
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="qa_reviews", verbose_name=_("agent"))
     inspector = models.ForeignKey(
@@ -170,7 +197,10 @@ class Review(models.Model):
             models.Index(fields=["inspector", "status"], name="review_inspector_queue_idx"),
             models.Index(fields=["agent", "-submitted_at"], name="review_agent_idx"),
         ]
-        constraints = [models.UniqueConstraint(fields=["run", "ticket"], name="review_once_per_run_and_ticket")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "ticket"], name="review_once_per_run_and_ticket"),
+            models.UniqueConstraint(fields=["calibration", "ticket", "inspector"], name="review_once_per_calibration_rater"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket.reference} · {self.agent}"

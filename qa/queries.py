@@ -80,9 +80,9 @@ def reviews_visible_to(user) -> QuerySet[Review]:
     visible = Q(inspector=user)
     agent = agent_of(user)
     if agent is not None:
-        visible |= Q(agent=agent, status=Review.Status.SUBMITTED)
+        visible |= Q(agent=agent, status=Review.Status.SUBMITTED, calibration__isnull=True)
         if has_role(user, TEAM_LEAD):
-            visible |= Q(agent__teams__in=agent.teams.values("pk"), status=Review.Status.SUBMITTED)
+            visible |= Q(agent__teams__in=agent.teams.values("pk"), status=Review.Status.SUBMITTED, calibration__isnull=True)
     return reviews.filter(pk__in=Review.objects.filter(visible).values("pk"))
 
 
@@ -121,3 +121,49 @@ def _workday_seconds(schedule) -> float:
         (sum((end - start).total_seconds() for start, end in schedule.intervals_on(monday + timedelta(days=d))) for d in range(7)),
         default=8 * 3600,
     )
+
+
+def calibration_report(calibration) -> dict:
+    """Agreement per criterion (Fleiss' kappa), each inspector's distance from the group and each
+    conversation's spread; empty until every inspector has submitted (scoring stays blind)."""
+    from .calibration import (
+        FAR_FROM_GROUP,
+        LOW_AGREEMENT,
+        fleiss_kappa,
+        rater_deviation,
+        spread,
+    )
+    from .models import CriterionScore
+
+    reviews = list(calibration.reviews.select_related("inspector", "ticket"))
+    submitted = [r for r in reviews if r.status == Review.Status.SUBMITTED]
+    report = {"expected": len(reviews), "submitted": len(submitted), "complete": bool(reviews) and len(submitted) == len(reviews)}
+    if not report["complete"]:
+        return report
+    criteria = list(calibration.scorecard_version.criteria.all())
+    points: dict[tuple[int, int], list] = {}
+    for row in CriterionScore.objects.filter(review__calibration=calibration).values_list("criterion_id", "review__ticket_id", "points"):
+        points.setdefault((row[0], row[1]), []).append(row[2])
+    tickets = sorted({r.ticket_id for r in reviews})
+    rows = []
+    for criterion in criteria:
+        categories = [*range(criterion.max_points + 1), None]
+        table = [[points.get((criterion.pk, t), []).count(c) for c in categories] for t in tickets]
+        kappa = fleiss_kappa(table)
+        rows.append({"code": criterion.code, "title": criterion.title, "kappa": round(kappa, 3), "low": kappa < LOW_AGREEMENT})
+    totals: dict[int, dict[int, float]] = {}
+    names = {}
+    for review in submitted:
+        totals.setdefault(review.inspector_id, {})[review.ticket_id] = float(review.score or 0)
+        names[review.inspector_id] = review.inspector.username
+    deviation = rater_deviation(totals)
+    report["criteria"] = rows
+    report["inspectors"] = [
+        {"username": names[i], "deviation": round(d, 2), "far": d > FAR_FROM_GROUP} for i, d in sorted(deviation.items())
+    ]
+    references = {r.ticket_id: r.ticket.reference for r in reviews}
+    report["tickets"] = [
+        {"reference": references[t], "scores": sorted(s[t] for s in totals.values()), "spread": round(spread([s[t] for s in totals.values()]), 2)}
+        for t in tickets
+    ]
+    return report

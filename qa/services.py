@@ -20,6 +20,7 @@ from . import queries
 from .models import (
     MAX_RATE,
     MIN_RATE,
+    Calibration,
     Criterion,
     CriterionScore,
     Dispute,
@@ -243,3 +244,22 @@ def new_scorecard_version(*, scorecard) -> ScorecardVersion:
             for c in latest.criteria.all()
         )
     return version
+
+
+@transaction.atomic
+def start_calibration(*, name: str, tickets: list[Ticket], inspectors: list, version: ScorecardVersion, actor) -> Calibration:
+    """Every inspector gets every conversation to score blind; none of it counts for the agents."""
+    if len({i.pk for i in inspectors}) < 2:
+        raise DomainError("too_few_inspectors", _("A calibration needs at least two inspectors."), field="inspectors")
+    if not tickets:
+        raise DomainError("required", _("Pick at least one conversation."), field="tickets")
+    unassigned = [t.reference for t in tickets if t.assignee_id is None]
+    if unassigned:
+        raise DomainError("no_agent", _("%s has no agent to calibrate on.") % unassigned[0], field="tickets")
+    calibration = Calibration.objects.create(name=name, scorecard_version=version, created_by=actor)
+    Review.objects.bulk_create(
+        Review(calibration=calibration, ticket=ticket, agent_id=ticket.assignee_id, inspector=inspector, scorecard_version=version)
+        for ticket in tickets
+        for inspector in {i.pk: i for i in inspectors}.values()
+    )
+    return calibration
