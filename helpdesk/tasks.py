@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 from . import services, webhooks
+
+# Options of a task that may run twice with no second effect: acknowledged after it ran (a
+# worker killed half-way has it delivered again) and retried when the database hiccups.
+IDEMPOTENT = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "ignore_result": True,
+    "acks_late": True,
+}
 
 
 @shared_task(

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
+
+from helpdesk.tasks import IDEMPOTENT
 
 from . import services
 
 
 @shared_task(
     name="qa.draw_daily_samples",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    ignore_result=True,
-    acks_late=True,
+    **IDEMPOTENT,
 )
 def draw_daily_samples_task() -> int:
     """Yesterday's sample for every scope; a second run (or a second beat) draws nothing."""

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
+
+from helpdesk.tasks import IDEMPOTENT
 
 from . import services, sla
 
 
 @shared_task(
     name="tickets.close_solved_tickets",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    ignore_result=True,
-    acks_late=True,
+    **IDEMPOTENT,
 )
 def close_solved_tickets_task() -> int:
     """Close tickets left solved long enough; idempotent, so beat may run it as often as it likes."""
@@ -34,12 +30,7 @@ def sweep_sla_clocks_task() -> int:
 
 @shared_task(
     name="tickets.check_sla_clocks",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    ignore_result=True,
-    acks_late=True,
+    **IDEMPOTENT,
 )
 def check_sla_clocks_task(clock_ids: list[int]) -> None:
     """Warn, breach and escalate what is due; each clock's stages happen once however often this runs."""
@@ -49,12 +40,7 @@ def check_sla_clocks_task(clock_ids: list[int]) -> None:
 
 @shared_task(
     name="tickets.check_sla_clock",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    ignore_result=True,
-    acks_late=True,
+    **IDEMPOTENT,
 )
 def check_sla_clock_task(clock_id: int) -> None:
     """One clock at its exact deadline (an ETA task); the sweep covers it if this is lost."""

@@ -34,18 +34,8 @@ def test_an_inspector_far_from_the_group_stands_out():
 
 
 @pytest.fixture
-def three_inspectors(db):
-    from django.contrib.auth.models import Group
-
-    from helpdesk import roles
-
-    from ..factories import UserFactory
-
-    group = Group.objects.get(name=roles.QA_INSPECTOR)
-    people = [UserFactory(username=f"cal{i}") for i in range(3)]
-    for person in people:
-        person.groups.add(group)
-    return people
+def three_inspectors(make_inspectors):
+    return make_inspectors("cal", 3)
 
 
 @pytest.mark.django_db

@@ -8,20 +8,18 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpdesk import roles
 from helpdesk.errors import DomainError
 from qa.models import Review, SampleRun, SampleScope
 from qa.sampling import allocate, draw, sample_size
 from qa.services import draw_daily_sample
 from tickets.models import Ticket
 
-from ..factories import AgentFactory, MessageFactory, TicketFactory, UserFactory
+from ..factories import AgentFactory, MessageFactory, TicketFactory
 
 DAY = date(2026, 11, 20)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -64,12 +62,8 @@ def test_the_same_seed_and_population_give_the_same_sample():
 
 
 @pytest.fixture
-def inspectors(db):
-    group = Group.objects.get(name=roles.QA_INSPECTOR)
-    people = [UserFactory(username=f"inspector{i}") for i in range(3)]
-    for person in people:
-        person.groups.add(group)
-    return people
+def inspectors(make_inspectors):
+    return make_inspectors("inspector", 3)
 
 
 def solved_on(day: date, agent, count: int, **kwargs) -> list[Ticket]:
