@@ -11,7 +11,7 @@ from helpdesk.api.views import (
     TeamViewSet,
     WhoAmIView,
 )
-from qa.api.views import ReviewViewSet, SampleRunViewSet
+from qa.api.views import QaReportView, ReviewViewSet, SampleRunViewSet
 from tickets.api.views import (
     CustomerTicketsView,
     ImportTicketsView,
@@ -33,6 +33,7 @@ router.register("qa/reviews", ReviewViewSet, basename="review")
 
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),
+    path("qa/report", QaReportView.as_view(), name="qa-report"),
     path("messages/ingest", IngestView.as_view(), name="message-ingest"),
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
     path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from helpdesk.calendars import add_business_seconds
@@ -23,7 +23,7 @@ from helpdesk.roles import (
 )
 from tickets.models import Message, Ticket
 
-from .models import Dispute, Review, SampleScope
+from .models import CriterionScore, Dispute, Review, SampleScope
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -167,3 +167,72 @@ def calibration_report(calibration) -> dict:
         for t in tickets
     ]
     return report
+
+
+def score_report(*, start: date, end: date, by: str, team: int | None = None) -> list[dict]:
+    """QA scores of reviews submitted in [start, end] (days in TIME_ZONE), by "agent", "team" or
+    "criterion": reviews, mean with a 95% interval, and the mean per ISO week (the trend).
+    Calibration reviews never count."""
+    from .statistics import mean_with_interval
+
+    first, _ = day_bounds(start)
+    _, last = day_bounds(end)
+    reviews = Review.objects.filter(
+        status=Review.Status.SUBMITTED, calibration__isnull=True, submitted_at__gte=first, submitted_at__lt=last,
+        score__isnull=False,
+    )
+    if team is not None:
+        reviews = reviews.filter(agent__teams=team)
+    if by == "criterion":
+        rows = CriterionScore.objects.filter(review__in=reviews.values("pk"), points__isnull=False).values_list(
+            "criterion__code", "criterion__title", "review__submitted_at", "points", "criterion__max_points"
+        )
+        values = ((code, title, at, 100.0 * points / most) for code, title, at, points, most in rows)
+    elif by == "team":
+        rows = reviews.values_list("agent__teams__pk", "agent__teams__name", "submitted_at", "score")
+        values = ((pk, name, at, float(score)) for pk, name, at, score in rows if pk is not None)
+    elif by == "agent":
+        rows = reviews.values_list("agent_id", "agent__display_name", "submitted_at", "score")
+        values = ((pk, name, at, float(score)) for pk, name, at, score in rows)
+    else:
+        raise ValueError(by)
+    groups: dict = {}
+    for key, name, at, value in values:
+        group = groups.setdefault(key, {"key": key, "name": name, "values": [], "weeks": defaultdict(list)})
+        group["values"].append(value)
+        year, week, _ = timezone.localtime(at).isocalendar()
+        group["weeks"][f"{year}-W{week:02d}"].append(value)
+    report = []
+    for group in groups.values():
+        centre, low, high = mean_with_interval(group["values"])
+        report.append({
+            "key": group["key"], "name": group["name"], "reviews": len(group["values"]),
+            "mean": _round(centre), "ci95": [_round(low), _round(high)],
+            "trend": [{"week": week, "mean": _round(sum(v) / len(v))} for week, v in sorted(group["weeks"].items())],
+        })
+    return sorted(report, key=lambda row: (row["mean"] is None, row["mean"] or 0))
+
+
+def training_needs(*, start: date, end: date) -> list[dict]:
+    """Per agent, the criteria they most often fell short on (below full points), most first."""
+    first, _ = day_bounds(start)
+    _, last = day_bounds(end)
+    rows = (
+        CriterionScore.objects.filter(
+            review__status=Review.Status.SUBMITTED, review__calibration__isnull=True,
+            review__submitted_at__gte=first, review__submitted_at__lt=last, points__isnull=False,
+            points__lt=F("criterion__max_points"),
+        )
+        .values("review__agent_id", "review__agent__display_name", "criterion__code", "criterion__title")
+        .annotate(misses=Count("id"))
+        .order_by("review__agent__display_name", "-misses", "criterion__code")
+    )
+    needs: dict = {}
+    for row in rows:
+        agent = needs.setdefault(row["review__agent_id"], {"agent": row["review__agent__display_name"], "criteria": []})
+        agent["criteria"].append({"code": row["criterion__code"], "title": row["criterion__title"], "misses": row["misses"]})
+    return list(needs.values())
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

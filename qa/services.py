@@ -10,9 +10,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from helpdesk import webhooks
 from helpdesk.errors import DomainError
+from helpdesk.notifications import in_default_language, notify
 from helpdesk.roles import is_administrator
 from tickets.models import Ticket
 
@@ -31,6 +33,8 @@ from .models import (
 )
 from .sampling import draw
 from .scoring import Scored, review_score
+
+REVIEW_READY = gettext_lazy("Your QA review of %(ticket)s is ready: %(score)s points. Read it, then acknowledge or dispute it.")
 
 
 def check_rate(rate: Decimal) -> None:
@@ -120,7 +124,7 @@ def submit_review(
 
     Only the assigned inspector (or an administrator) submits, once.
     """
-    review = Review.objects.select_for_update().select_related("scorecard_version").get(pk=review.pk)
+    review = Review.objects.select_for_update().select_related("scorecard_version", "agent__user", "ticket").get(pk=review.pk)
     if review.status != Review.Status.ASSIGNED:
         raise DomainError("already_submitted", _("This review was submitted already."))
     if review.inspector_id != actor.pk and not is_administrator(actor):
@@ -148,6 +152,12 @@ def submit_review(
     review.status, review.submitted_at = Review.Status.SUBMITTED, timezone.now()
     review._history_user = actor
     review.save()
+    agent_user = review.agent.user
+    if review.calibration_id is None:
+        text = in_default_language(
+            REVIEW_READY, ticket=Ticket(pk=review.ticket_id).reference, score=review.score if review.score is not None else "—"
+        )
+        notify(recipients=[agent_user], kind="qa_review", text=text, ticket=review.ticket)
     webhooks.emit("qa.review.completed", {
         "id": review.pk, "ticket": Ticket(pk=review.ticket_id).reference, "agent_id": review.agent_id,
         "inspector_id": review.inspector_id, "score": review.score, "submitted_at": review.submitted_at,

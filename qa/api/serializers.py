@@ -89,3 +89,25 @@ class ResolveDisputeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=["uphold", "amend"])
     comment = serializers.CharField(max_length=4000)
     scores = ScoreInputSerializer(many=True, required=False, max_length=200)
+
+
+class ReportQuerySerializer(serializers.Serializer):
+    to = serializers.DateField(help_text="Last day, inclusive.")
+    by = serializers.ChoiceField(choices=["agent", "team", "criterion"], default="agent")
+    team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+    def validate(self, data: dict) -> dict:
+        for name in ("from", "to"):
+            if not 2000 <= data[name].year <= 2199:
+                raise serializers.ValidationError({name: ["Give a day between 2000 and 2199."]})
+        if data["to"] < data["from"]:
+            raise serializers.ValidationError({"to": ["Must not be before from."]})
+        if (data["to"] - data["from"]).days > 366:
+            raise serializers.ValidationError({"to": ["At most a year at a time."]})
+        return data
+
+
+# "from" is a Python keyword, so it cannot be declared in the class body.
+ReportQuerySerializer._declared_fields = {
+    "from": serializers.DateField(help_text="First day, YYYY-MM-DD (TIME_ZONE)."), **ReportQuerySerializer._declared_fields
+}

@@ -8,18 +8,25 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from helpdesk.api.auth import HasPermission
 from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
 from helpdesk.errors import DomainError
+from helpdesk.queries import agent_of
+from helpdesk.roles import API_CLIENT, TEAM_LEAD, TRAINER, has_role, is_administrator
 
 from .. import services
 from ..models import CriterionScore, Dispute, Review, SampleRun
-from ..queries import reviews_visible_to
+from ..queries import reviews_visible_to, score_report, training_needs
 from .serializers import (
     DisputeInputSerializer,
+    ReportQuerySerializer,
     ResolveDisputeSerializer,
     ReviewSerializer,
     SampleRunSerializer,
@@ -136,3 +143,29 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             dispute=dispute, uphold=data["outcome"] == "uphold", comment=data["comment"], scores=scores, actor=request.user
         )
         return Response(ReviewSerializer(self.get_queryset().get(pk=review.pk)).data)
+
+
+class QaReportView(APIView):
+    """QA scores over a period by agent, team or criterion, with 95% intervals and the weekly
+    trend, and the training needs list. For administrators, trainers, team leads and integrations."""
+
+    permission_classes = [IsAuthenticated, HasPermission("qa.view_review")]
+
+    @extend_schema(parameters=[ReportQuerySerializer])
+    def get(self, request: Request) -> Response:
+        if not (is_administrator(request.user) or any(has_role(request.user, r) for r in (TRAINER, TEAM_LEAD, API_CLIENT))):
+            raise PermissionDenied(_("Your role does not see other agents' QA scores."))
+        query = ReportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        team = data.get("team")
+        if has_role(request.user, TEAM_LEAD) and not is_administrator(request.user):
+            own = agent_of(request.user)
+            teams = set(own.teams.values_list("pk", flat=True)) if own else set()
+            if team not in teams:
+                raise PermissionDenied(_("Team leads see their own team's scores: give ?team= one of yours."))
+        rows = score_report(start=data["from"], end=data["to"], by=data["by"], team=team)
+        return Response({
+            "from": data["from"], "to": data["to"], "by": data["by"], "rows": rows,
+            "training_needs": training_needs(start=data["from"], end=data["to"]) if team is None else [],
+        })

@@ -39,6 +39,10 @@ def test_an_inspector_submits_and_the_score_is_computed(review, iris):
     assert done.score == Decimal("91.18") and done.status == "submitted"
     assert done.scores.get(criterion__code="solution").comment == "方案不完整"
     assert WebhookDelivery.objects.get().payload["data"]["score"] == "91.18"
+    from helpdesk.models import Notification
+
+    note = Notification.objects.get(kind="qa_review")  # the written result goes back to the agent
+    assert note.recipient == review.agent.user and "91.18" in note.text
 
 
 def test_a_privacy_failure_zeroes_the_review(review, iris):
