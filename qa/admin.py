@@ -19,7 +19,7 @@ from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from tickets.models import Ticket
 
-from .admin_views import score_view
+from .admin_views import report_view, score_view
 from .models import (
     Calibration,
     Criterion,
@@ -154,7 +154,12 @@ class ReviewAdmin(AuditedAdmin):
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(lambda request, object_id: score_view(request, object_id, self.admin_site))
-        return [path("<path:object_id>/score/", view, name="qa_review_score"), *super().get_urls()]
+        report = self.admin_site.admin_view(lambda request: report_view(request, self.admin_site))
+        return [
+            path("report/", report, name="qa_review_report"),
+            path("<path:object_id>/score/", view, name="qa_review_score"),
+            *super().get_urls(),
+        ]
 
 
 class OverdueFilter(admin.SimpleListFilter):

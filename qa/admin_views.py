@@ -1,24 +1,29 @@
-"""The scoring page: the conversation (customer details masked) beside the scorecard, one form."""
+"""QA admin pages: the scoring page (the conversation, customer details masked, beside the
+scorecard) and the QA report."""
 
 from __future__ import annotations
 
+from datetime import date
 from itertools import groupby
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
+from helpdesk.models import Team
 from helpdesk.pii import can_see_pii, mask_text, shown_contact
 from tickets.queries import conversation
 
 from .models import Review
-from .queries import reviews_visible_to
+from .queries import report_refusal, reviews_visible_to, score_report, training_needs
 from .services import submit_review
 
 
@@ -83,3 +88,33 @@ def _read_scores(request: HttpRequest, criteria: list) -> tuple[dict, dict, str 
         elif error is None:
             error = _("“%(title)s” takes 0 to %(max)d points.") % {"title": criterion.title, "max": criterion.max_points}
     return scores, entered, error
+
+
+class ReportForm(forms.Form):
+    start = forms.DateField(label=_("from"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+    by = forms.ChoiceField(label=_("group by"), choices=[("agent", _("agent")), ("team", _("team")), ("criterion", _("criterion"))])
+    team = forms.ModelChoiceField(label=_("team"), queryset=Team.objects.all(), required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and not (date(2000, 1, 1) <= start <= end <= date(2199, 12, 31) and (end - start).days <= 366):
+            self.add_error("end", _("Give a period of at most a year, from before to after."))
+        return data
+
+
+def report_view(request: HttpRequest, admin_site: Any) -> HttpResponse:
+    """QA scores over a period, with intervals and trend, and the training needs list."""
+    today = timezone.localdate()
+    form = ReportForm(request.GET or {"start": today.replace(day=1), "end": today, "by": "agent"})
+    context = {**admin_site.each_context(request), "title": _("QA report"), "form": form, "opts": Review._meta}
+    if form.is_valid():
+        data = form.cleaned_data
+        team = data["team"].pk if data["team"] else None
+        refusal = report_refusal(request.user, team)
+        if refusal:
+            raise PermissionDenied(refusal)
+        context["rows"] = score_report(start=data["start"], end=data["end"], by=data["by"], team=team)
+        context["needs"] = training_needs(start=data["start"], end=data["end"], team=team)
+    return TemplateResponse(request, "admin/qa/review/report.html", context)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from helpdesk.calendars import add_business_seconds
 from helpdesk.models import BusinessCalendar
@@ -213,12 +214,13 @@ def score_report(*, start: date, end: date, by: str, team: int | None = None) ->
     return sorted(report, key=lambda row: (row["mean"] is None, row["mean"] or 0))
 
 
-def training_needs(*, start: date, end: date) -> list[dict]:
+def training_needs(*, start: date, end: date, team: int | None = None) -> list[dict]:
     """Per agent, the criteria they most often fell short on (below full points), most first."""
     first, _ = day_bounds(start)
     _, last = day_bounds(end)
+    scores = CriterionScore.objects.filter(review__agent__teams=team) if team is not None else CriterionScore.objects.all()
     rows = (
-        CriterionScore.objects.filter(
+        scores.filter(
             review__status=Review.Status.SUBMITTED, review__calibration__isnull=True,
             review__submitted_at__gte=first, review__submitted_at__lt=last, points__isnull=False,
             points__lt=F("criterion__max_points"),
@@ -236,3 +238,18 @@ def training_needs(*, start: date, end: date) -> list[dict]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def report_refusal(user, team: int | None) -> str | None:
+    """Why `user` may not read QA scores for `team` (None: every team), or None if they may.
+
+    Administrators, trainers and integrations read every team; a team lead only their own.
+    """
+    if is_administrator(user) or has_role(user, TRAINER) or has_role(user, API_CLIENT):
+        return None
+    if has_role(user, TEAM_LEAD):
+        own = agent_of(user)
+        if own is not None and team is not None and own.teams.filter(pk=team).exists():
+            return None
+        return str(_("Team leads see their own team's scores: give ?team= one of yours."))
+    return str(_("Your role does not see other agents' QA scores."))

@@ -19,12 +19,10 @@ from helpdesk.api.auth import HasPermission
 from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
 from helpdesk.errors import DomainError
-from helpdesk.queries import agent_of
-from helpdesk.roles import API_CLIENT, TEAM_LEAD, TRAINER, has_role, is_administrator
 
 from .. import services
 from ..models import CriterionScore, Dispute, Review, SampleRun
-from ..queries import reviews_visible_to, score_report, training_needs
+from ..queries import report_refusal, reviews_visible_to, score_report, training_needs
 from .serializers import (
     DisputeInputSerializer,
     ReportQuerySerializer,
@@ -156,19 +154,15 @@ class QaReportView(APIView):
 
     @extend_schema(parameters=[ReportQuerySerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        if not (is_administrator(request.user) or any(has_role(request.user, r) for r in (TRAINER, TEAM_LEAD, API_CLIENT))):
-            raise PermissionDenied(_("Your role does not see other agents' QA scores."))
         query = ReportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
         team = data.get("team")
-        if has_role(request.user, TEAM_LEAD) and not is_administrator(request.user):
-            own = agent_of(request.user)
-            teams = set(own.teams.values_list("pk", flat=True)) if own else set()
-            if team not in teams:
-                raise PermissionDenied(_("Team leads see their own team's scores: give ?team= one of yours."))
+        refusal = report_refusal(request.user, team)
+        if refusal:
+            raise PermissionDenied(refusal)
         rows = score_report(start=data["from"], end=data["to"], by=data["by"], team=team)
         return Response({
             "from": data["from"], "to": data["to"], "by": data["by"], "rows": rows,
-            "training_needs": training_needs(start=data["from"], end=data["to"]) if team is None else [],
+            "training_needs": training_needs(start=data["from"], end=data["to"], team=team),
         })

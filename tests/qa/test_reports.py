@@ -72,3 +72,18 @@ def test_an_agent_cannot_read_everyones_scores_and_a_lead_reads_their_team(clien
 def test_days_at_the_edge_of_the_calendar_are_a_400_not_a_500(api):
     response = api.get("/api/v1/qa/report", {"from": "9999-12-31", "to": "9999-12-31"})
     assert response.status_code == 400 and "from" in response.json()["error"]["fields"]
+
+
+def test_the_admin_report_page_for_a_trainer_and_not_for_an_agent(client, reviewed, tom, alice):
+    from django.urls import reverse
+
+    url = reverse("admin:qa_review_report")
+    client.force_login(tom)
+    page = client.get(url, {"start": "2026-11-16", "end": "2026-11-22", "by": "agent"})
+    assert page.status_code == 200
+    assert [row["name"] for row in page.context["rows"]] == ["Bob", "Alice"]  # lowest first
+    assert "解决方案合理、有效" in page.content.decode()  # the training needs list
+    bad = client.get(url, {"start": "2026-11-22", "end": "2026-11-01", "by": "agent"})
+    assert bad.status_code == 200 and "end" in bad.context["form"].errors
+    client.force_login(alice.user)
+    assert client.get(url, {"start": "2026-11-16", "end": "2026-11-22", "by": "agent"}).status_code in (302, 403)
