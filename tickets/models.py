@@ -19,6 +19,15 @@ REFERENCE_PREFIX = "T"
 _REFERENCE_RE = re.compile(rf"^#?{REFERENCE_PREFIX}?0*(\d{{1,18}})$", re.IGNORECASE)
 
 
+class Priority(models.TextChoices):
+    """How soon a ticket needs resolving; Ticket.Priority. Categories name a minimum one."""
+
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
 class Category(models.Model):
     """An editable tree of what conversations are about; `code` is stable for the API."""
 
@@ -36,9 +45,7 @@ class Category(models.Model):
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
     minimum_priority = models.CharField(
-        _("minimum priority"), max_length=10, blank=True, choices=[
-            ("low", _("Low")), ("normal", _("Normal")), ("high", _("High")), ("urgent", _("Urgent"))
-        ],
+        _("minimum priority"), max_length=10, blank=True, choices=Priority.choices,
         help_text=_("Tickets filed under this category are raised to at least this priority."),
     )
 
@@ -64,11 +71,7 @@ class Ticket(models.Model):
         SOLVED = "solved", _("Solved")
         CLOSED = "closed", _("Closed")
 
-    class Priority(models.TextChoices):
-        LOW = "low", _("Low")
-        NORMAL = "normal", _("Normal")
-        HIGH = "high", _("High")
-        URGENT = "urgent", _("Urgent")
+    Priority = Priority
 
     subject = models.CharField(_("subject"), max_length=255)
     external_id = models.CharField(

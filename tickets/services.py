@@ -72,7 +72,7 @@ def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
     ticket.status = status
 
 
-PRIORITY_ORDER = [Ticket.Priority.LOW, Ticket.Priority.NORMAL, Ticket.Priority.HIGH, Ticket.Priority.URGENT]
+PRIORITY_ORDER = list(Ticket.Priority)  # declared lowest first
 
 
 def _at_least(priority: str, category: Category | None) -> str:

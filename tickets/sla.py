@@ -41,7 +41,7 @@ M = SlaMetric
 S = Ticket.Status
 P = Ticket.Priority
 DEFAULT_PAUSE = (S.PENDING,)
-PRIORITY_UP = {P.LOW: P.NORMAL, P.NORMAL: P.HIGH, P.HIGH: P.URGENT, P.URGENT: P.URGENT}
+PRIORITY_UP = dict(zip(list(P), [*list(P)[1:], P.URGENT], strict=True))  # one step up, urgent stays
 # Clocks a sweep hands to workers are claimed for this long; a lost task is retried after it.
 CLAIM = timedelta(seconds=60)
 
@@ -215,21 +215,21 @@ def on_customer_message(ticket: Ticket, *, at: datetime) -> None:
     """An unanswered customer message starts a next-response clock, unless one runs already."""
     if ticket.first_response_at is None or _running(ticket, M.NEXT_RESPONSE):
         return
-    rule = rule_for(ticket)
-    clock = _new_clock(ticket, rule, M.NEXT_RESPONSE, at) if rule else None
-    if clock is not None:
-        clock.save()
-        _precise([clock])
+    _start(ticket, M.NEXT_RESPONSE, at)
 
 
 def on_agent_reply(ticket: Ticket, *, at: datetime) -> None:
     """A public agent reply answers the first or next response and restarts the periodic update."""
     for clock in _running(ticket, M.FIRST_RESPONSE, M.NEXT_RESPONSE, M.PERIODIC_UPDATE):
         _finish(clock, at, fulfilled=True)
-    if ticket.status in (S.SOLVED, S.CLOSED):
-        return
+    if ticket.status not in (S.SOLVED, S.CLOSED):
+        _start(ticket, M.PERIODIC_UPDATE, at)
+
+
+def _start(ticket: Ticket, metric: str, at: datetime) -> None:
+    """Start one clock, if the ticket's policy has a target for the metric."""
     rule = rule_for(ticket)
-    clock = _new_clock(ticket, rule, M.PERIODIC_UPDATE, at) if rule else None
+    clock = _new_clock(ticket, rule, metric, at) if rule else None
     if clock is not None:
         clock.save()
         _precise([clock])
