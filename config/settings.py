@@ -240,7 +240,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
-SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", 120)
+SLA_SWEEP_SECONDS = envint("HELPDESK_SLA_SWEEP_SECONDS", 10)
+# Each sweep hands out the SLA stages due within this many seconds, each as a task at its exact
+# time. A stage due sooner than that when a ticket changes gets its task from the request itself:
+# the next sweep might see it too late. At least the sweep period, so nothing falls between sweeps.
+SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", SLA_SWEEP_SECONDS + 3)
+if SLA_PRECISE_HORIZON_SECONDS < SLA_SWEEP_SECONDS:
+    raise ImproperlyConfigured("SLA_PRECISE_HORIZON_SECONDS must be at least HELPDESK_SLA_SWEEP_SECONDS.")
 # A QA dispute open longer than this many business days (on this calendar) is flagged.
 QA_DISPUTE_BUSINESS_DAYS = envint("QA_DISPUTE_BUSINESS_DAYS", 3)
 QA_DISPUTE_CALENDAR = os.environ.get("QA_DISPUTE_CALENDAR", "cn-workweek")
@@ -278,13 +284,13 @@ _beat = {
         9 * 60,
     ),
     # Hand SLA clocks with a stage due (warning, breach, next escalation level) to workers.
-    # Every HELPDESK_SLA_SWEEP_SECONDS (default 10 s; deadlines nearer than
-    # SLA_PRECISE_HORIZON_SECONDS also get a task at their exact time).
+    # Every HELPDESK_SLA_SWEEP_SECONDS (default 10 s); stages due before the next sweep are
+    # queued at their exact time (SLA_PRECISE_HORIZON_SECONDS).
     "sweep-sla-clocks": (
         "tickets.sweep_sla_clocks",
         None if os.environ.get("HELPDESK_BEAT_SWEEP_SLA_CLOCKS") == "disable"
-        else timedelta(seconds=envint("HELPDESK_SLA_SWEEP_SECONDS", 10)),
-        envint("HELPDESK_SLA_SWEEP_SECONDS", 10),
+        else timedelta(seconds=SLA_SWEEP_SECONDS),
+        SLA_SWEEP_SECONDS,
     ),
     # Draw yesterday's QA sample for every scope. Daily at 01:00 local time:
     # https://crontab.guru/#0_1_*_*_*

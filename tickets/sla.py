@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -160,18 +162,28 @@ def _pause_statuses(clock: SlaClock) -> tuple[str, ...]:
 
 
 def _precise(clocks: list[SlaClock]) -> None:
-    """Deadlines a sweep would catch too late get a task at their exact time, after commit."""
+    """A stage due before the next sweep could see it gets a task at its exact time, after commit.
+
+    Later stages are queued by the sweeps, which look ahead as far: a ticket's request does not
+    pay for a broker round trip it does not need.
+    """
     horizon = timezone.now() + timedelta(seconds=settings.SLA_PRECISE_HORIZON_SECONDS)
     soon = [(c.pk, c.next_check_at) for c in clocks if c.next_check_at is not None and c.next_check_at <= horizon]
     if soon:
-        transaction.on_commit(lambda: _enqueue(soon), robust=True)
+        transaction.on_commit(lambda: queue_checks(soon), robust=True)
 
 
-def _enqueue(soon: list[tuple[int, datetime]]) -> None:
-    from .tasks import check_sla_clock_task
+def queue_checks(due: list[tuple[int, datetime]], *, now: datetime | None = None) -> None:
+    """Checks for stages due already, in batches; a task at its exact time for each later one."""
+    from .tasks import check_sla_clock_task, check_sla_clocks_task
 
-    for pk, eta in soon:
-        check_sla_clock_task.apply_async((pk,), eta=eta, retry=False)  # a down broker: the sweep catches up
+    now = now or timezone.now()
+    ready = [pk for pk, at in due if at <= now]
+    for start in range(0, len(ready), 100):
+        check_sla_clocks_task.apply_async((ready[start : start + 100],), retry=False)
+    for pk, at in due:
+        if at > now:
+            check_sla_clock_task.apply_async((pk,), eta=at, retry=False)  # a down broker: the sweep catches up
 
 
 # --- events, called by tickets.services with the ticket locked ------------------------
@@ -326,14 +338,19 @@ def _save_times(clocks: list[SlaClock], also: list[str] = ()) -> None:
 # --- the sweep and the check ----------------------------------------------------------
 
 
-def claim_due_clocks(*, now: datetime, limit: int = 1000) -> list[int]:
-    """Ids of clocks with a stage due, claimed for CLAIM so a second sweep skips them."""
+def claim_due_clocks(*, now: datetime, ahead: timedelta = timedelta(0), limit: int = 1000) -> list[tuple[int, datetime]]:
+    """Clocks with a stage due by `now + ahead`, as (id, when), claimed so a second sweep skips them.
+
+    The claim lasts CLAIM past the stage's time: a task lost on the way is handed out again then.
+    """
     with transaction.atomic():
-        due = SlaClock.objects.select_for_update(skip_locked=True).filter(next_check_at__lte=now)
-        ids = list(due.order_by("next_check_at").values_list("pk", flat=True)[:limit])
-        if ids:
-            SlaClock.objects.filter(pk__in=ids).update(next_check_at=now + CLAIM)
-    return ids
+        due = SlaClock.objects.select_for_update(skip_locked=True).filter(next_check_at__lte=now + ahead)
+        claimed = list(due.order_by("next_check_at").values_list("pk", "next_check_at")[:limit])
+        if claimed:
+            SlaClock.objects.filter(pk__in=[pk for pk, _at in claimed]).update(
+                next_check_at=Greatest(F("next_check_at"), Value(now)) + CLAIM
+            )
+    return claimed
 
 
 def check_clock(*, clock_id: int, now: datetime | None = None) -> list[Escalation]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.tasks import IDEMPOTENT
@@ -21,11 +24,11 @@ def close_solved_tickets_task() -> int:
 
 @shared_task(name="tickets.sweep_sla_clocks", ignore_result=True)
 def sweep_sla_clocks_task() -> int:
-    """Hand every clock with a stage due to a worker, in batches; the safety net under ETA tasks."""
-    ids = sla.claim_due_clocks(now=timezone.now())
-    for start in range(0, len(ids), 100):
-        check_sla_clocks_task.delay(ids[start : start + 100])
-    return len(ids)
+    """Hand every clock with a stage due before the next sweep to a worker; the safety net under ETA tasks."""
+    now = timezone.now()
+    due = sla.claim_due_clocks(now=now, ahead=timedelta(seconds=settings.SLA_PRECISE_HORIZON_SECONDS))
+    sla.queue_checks(due, now=now)
+    return len(due)
 
 
 @shared_task(

@@ -37,7 +37,7 @@ def test_breached_tickets_and_tickets_due_soon_are_filtered(api):
         late = api.post(TICKETS, NEW_CHAT, format="json").json()["reference"]
         api.post(TICKETS, {**NEW_CHAT, "channel": "email"}, format="json")
     with time_machine.travel(start + timedelta(seconds=30), tick=False):
-        for pk in sla.claim_due_clocks(now=start + timedelta(seconds=30)):
+        for pk, _at in sla.claim_due_clocks(now=start + timedelta(seconds=30)):
             sla.check_clock(clock_id=pk)
         breached = api.get(TICKETS, {"sla_breached": "true"}).json()["results"]
         not_breached = api.get(TICKETS, {"sla_breached": "false"}).json()["results"]

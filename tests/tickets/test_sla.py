@@ -212,7 +212,7 @@ def plan(support_team, billing_team, lena, ada, settings):
 
 def run_checks(at: datetime) -> list[Escalation]:
     made = []
-    for pk in sla.claim_due_clocks(now=at):
+    for pk, _at in sla.claim_due_clocks(now=at):
         made += sla.check_clock(clock_id=pk, now=at)
     return made
 
@@ -344,7 +344,7 @@ def test_two_sweeps_and_two_checks_at_the_same_moment_escalate_once(support_team
 
     def sweep(_):
         try:
-            return sla.claim_due_clocks(now=at)
+            return [pk for pk, _at in sla.claim_due_clocks(now=at)]
         finally:
             connections.close_all()
 
@@ -376,6 +376,51 @@ def test_tickets_arrive_while_the_broker_is_down_and_the_sweep_catches_up(
         ticket = open_ticket(team=support_team)  # the ETA task cannot be queued: the ticket still opens
     assert ticket.pk and clock(ticket, M.FIRST_RESPONSE).next_check_at is not None
     assert [e.level for e in run_checks(start + timedelta(minutes=5))] == [1]  # the first sweep after
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The check tasks handed to the broker, as (clock id, eta); eta None for an immediate batch."""
+    from tickets.tasks import check_sla_clock_task, check_sla_clocks_task
+
+    sent = []
+    monkeypatch.setattr(check_sla_clock_task, "apply_async", lambda args, eta, **kw: sent.append((args[0], eta)))
+    monkeypatch.setattr(check_sla_clocks_task, "apply_async", lambda args, **kw: sent.extend((pk, None) for pk in args[0]))
+    return sent
+
+
+def test_a_chat_deadline_beyond_the_next_sweep_costs_the_request_no_task_and_the_sweep_queues_it_on_time(
+    queued, settings, django_capture_on_commit_callbacks
+):
+    from tickets.tasks import sweep_sla_clocks_task
+
+    assert settings.SLA_PRECISE_HORIZON_SECONDS == settings.SLA_SWEEP_SECONDS + 3 == 13
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
+        ticket = open_ticket()  # a 15-second first response: further than the horizon
+    assert queued == []
+    due = clock(ticket, M.FIRST_RESPONSE)
+    with time_machine.travel(start + timedelta(seconds=1), tick=False):
+        assert sweep_sla_clocks_task() == 0  # 14 s ahead: the next sweep still sees it in time
+    with time_machine.travel(start + timedelta(seconds=11), tick=False):
+        assert sweep_sla_clocks_task() == 1
+        assert sweep_sla_clocks_task() == 0  # claimed: the next beat does not queue it twice
+    assert queued == [(due.pk, due.due_at)]  # at the deadline itself, not at the sweep
+    with time_machine.travel(start + timedelta(seconds=15) + sla.CLAIM, tick=False):
+        assert sweep_sla_clocks_task() == 1  # the task was lost: handed out again after the claim
+    assert queued[-1] == (due.pk, None)
+
+
+def test_a_deadline_sooner_than_the_next_sweep_gets_its_task_from_the_request(
+    queued, django_capture_on_commit_callbacks
+):
+    policy = SlaPolicy.objects.create(name="test: 5 s", position=0, channels=["other"])
+    policy.targets.create(metric="first_response", seconds=5)
+    sla.forget_policies()
+    start = local(2026, 11, 24, 10)
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
+        ticket = open_ticket(channel="other")
+    assert queued == [(clock(ticket, M.FIRST_RESPONSE).pk, start + timedelta(seconds=5))]
 
 
 def test_a_breach_is_announced_to_webhook_subscribers(support_team):

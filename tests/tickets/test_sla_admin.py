@@ -53,7 +53,7 @@ def test_the_ticket_page_shows_every_clock_and_escalation(client, lena, support_
     client.force_login(lena.user)
     with time_machine.travel(START, tick=False):
         ticket = chat(support_team)
-    for pk in sla.claim_due_clocks(now=START + timedelta(seconds=20)):
+    for pk, _at in sla.claim_due_clocks(now=START + timedelta(seconds=20)):
         sla.check_clock(clock_id=pk, now=START + timedelta(seconds=20))
     page = client.get(change_url(ticket)).content.decode()
     assert "首次响应" in page and "解决" in page  # first response, resolution
