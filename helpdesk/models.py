@@ -88,8 +88,12 @@ class Agent(models.Model):
         _("presence"), max_length=10, choices=Presence.choices, default=Presence.OFFLINE
     )
     presence_changed_at = models.DateTimeField(_("presence changed at"), default=timezone.now)
+    last_assigned_at = models.DateTimeField(
+        _("last assigned at"), null=True, blank=True, editable=False,
+        help_text=_("Routing gives the next conversation to the agent idle longest among the least loaded."),
+    )
 
-    history = AuditedRecords(excluded_fields=["presence_changed_at"])
+    history = AuditedRecords(excluded_fields=["presence_changed_at", "last_assigned_at"])
 
     class Meta:
         verbose_name = _("agent")
@@ -119,6 +123,10 @@ class Customer(models.Model):
     phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
     email = models.EmailField(_("email"), blank=True, db_index=True)
     tier = models.CharField(_("tier"), max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE,
+        help_text=_("Automatic replies and the satisfaction survey use it."),
+    )
     tags = models.ManyToManyField("Tag", related_name="customers", blank=True, verbose_name=_("tags"))
     first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
@@ -239,6 +247,7 @@ class WebhookEndpoint(models.Model):
         SLA_BREACHED = "sla.breached", "sla.breached"
         ESCALATION_CREATED = "escalation.created", "escalation.created"
         QA_REVIEW_COMPLETED = "qa.review.completed", "qa.review.completed"
+        CSAT_RECEIVED = "csat.received", "csat.received"
 
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.history import AuditedRecords
-from helpdesk.models import Agent, BusinessCalendar, Channel, Customer, Tag, Team
+from helpdesk.models import Agent, BusinessCalendar, Channel, Customer, Skill, Tag, Team
 
 REFERENCE_PREFIX = "T"
 _REFERENCE_RE = re.compile(rf"^#?{REFERENCE_PREFIX}?0*(\d{{1,18}})$", re.IGNORECASE)
@@ -124,6 +125,10 @@ class Ticket(models.Model):
         verbose_name=_("assignee"),
     )
     tags = models.ManyToManyField(Tag, related_name="tickets", blank=True, verbose_name=_("tags"))
+    required_skill = models.ForeignKey(
+        Skill, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("required skill"),
+        help_text=_("Set by routing: only agents with this skill are given the ticket."),
+    )
 
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, editable=False)
@@ -162,6 +167,18 @@ class Ticket(models.Model):
                 fields=["channel", "conversation_id", "-id"],
                 name="ticket_conversation_idx",
                 condition=~models.Q(conversation_id=""),
+            ),
+            # A team's queue: waiting tickets nobody holds, oldest first.
+            models.Index(
+                fields=["team", "created_at"],
+                name="ticket_queue_idx",
+                condition=models.Q(assignee=None, status__in=["new", "open"]),
+            ),
+            # An agent's load: the conversations they hold.
+            models.Index(
+                fields=["assignee"],
+                name="ticket_load_idx",
+                condition=models.Q(status__in=["new", "open"]),
             ),
             # The auto-close sweep reads only solved tickets, by when they were solved.
             models.Index(
@@ -261,22 +278,185 @@ class Message(models.Model):
 
 
 class Csat(models.Model):
-    """The customer's satisfaction rating of a ticket: 1 to 5 stars."""
+    """The customer's satisfaction rating of a ticket: 1 to 5 stars; a later rating replaces it."""
+
+    class Source(models.TextChoices):
+        SURVEY = "survey", _("Survey page")
+        API = "api", _("Another system")
+        IMPORT = "import", _("Import")
 
     ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="csat", verbose_name=_("ticket"))
     stars = models.PositiveSmallIntegerField(_("stars"))
     comment = models.TextField(_("comment"), blank=True)
     rated_at = models.DateTimeField(_("rated at"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.IMPORT)
+    # Who answered, when rated: the agent and team the rating counts for in reports.
+    agent = models.ForeignKey(
+        Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("agent")
+    )
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team"))
 
     class Meta:
         verbose_name = _("satisfaction rating")
         verbose_name_plural = _("satisfaction ratings")
+        indexes = [models.Index(fields=["rated_at"], name="csat_rated_idx")]
         constraints = [
             models.CheckConstraint(condition=models.Q(stars__gte=1, stars__lte=5), name="csat_stars_1_to_5")
         ]
 
     def __str__(self) -> str:
         return "★" * self.stars
+
+
+class CsatSurvey(models.Model):
+    """An invitation to rate a solved ticket: its link is signed, single use and expires."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="surveys", verbose_name=_("ticket"))
+    nonce = models.UUIDField(_("nonce"), default=uuid.uuid4, unique=True, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires at"), editable=False)
+    used_at = models.DateTimeField(_("answered at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("satisfaction survey")
+        verbose_name_plural = _("satisfaction surveys")
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.reference} {self.sent_at:%Y-%m-%d}"
+
+
+class Complaint(models.Model):
+    """The complaint loop: a rating of 1 or 2 stars, followed up by the team lead."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    class RootCause(models.TextChoices):
+        SLOW_RESPONSE = "slow_response", _("Slow response")
+        UNCLEAR_SOLUTION = "unclear_solution", _("Unclear solution")
+        ATTITUDE = "attitude", _("Attitude")
+        PROCESS = "process", _("Process")
+        PRODUCT = "product", _("Product")
+        DELIVERY = "delivery", _("Delivery")
+        OTHER = "other", _("Other")
+
+    csat = models.OneToOneField(Csat, on_delete=models.CASCADE, related_name="complaint", verbose_name=_("rating"))
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="complaints", verbose_name=_("ticket"))
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    root_cause = models.CharField(_("root cause"), max_length=20, choices=RootCause.choices, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("closed by"),
+    )
+
+    history = AuditedRecords()
+
+    class Meta:
+        verbose_name = _("complaint follow-up")
+        verbose_name_plural = _("complaint follow-ups")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "team", "-created_at"], name="complaint_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.reference} {self.get_status_display()}"
+
+
+class RoutingRule(models.Model):
+    """Where a new ticket goes: rules are tried in order and the first match wins.
+
+    An empty condition matches everything. Keywords are one per line, matched in the first
+    message; a rule that matches on keywords also suggests its category when the sender gave none.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    tiers = models.JSONField(_("customer tiers"), default=list, blank=True)
+    categories = models.ManyToManyField(Category, blank=True, related_name="+", verbose_name=_("categories"))
+    keywords = models.TextField(_("keywords"), blank=True, help_text=_("One per line; any of them matches."))
+    weekdays = models.JSONField(
+        _("weekdays"), default=list, blank=True, help_text=_("1 is Monday, 7 is Sunday; empty means every day.")
+    )
+    starts_at = models.TimeField(_("from"), null=True, blank=True, help_text=_("Local time; empty means all day."))
+    ends_at = models.TimeField(_("until"), null=True, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
+    skill = models.ForeignKey(
+        Skill, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("required skill")
+    )
+    suggested_category = models.ForeignKey(
+        Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("category to suggest"), help_text=_("Given to a ticket that arrives without a category."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = AuditedRecords(m2m_fields=[categories], excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AutoReplyRule(models.Model):
+    """A message sent for the team: an acknowledgement, or a notice outside hours or on holidays."""
+
+    class Trigger(models.TextChoices):
+        ACKNOWLEDGEMENT = "acknowledgement", _("First acknowledgement")
+        OUTSIDE_HOURS = "outside_hours", _("Outside business hours")
+        HOLIDAY = "holiday", _("Holiday")
+
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices)
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.PROTECT, verbose_name=_("business calendar"),
+        help_text=_("Whose hours and holidays decide when the rule applies."),
+    )
+    body = models.TextField(
+        _("message"),
+        help_text=_("Placeholders: {customer_name}, {ticket_ref}, {expected_reply_time}."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = AuditedRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("automatic reply")
+        verbose_name_plural = _("automatic replies")
+        ordering = ["trigger", "language", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AutoReply(models.Model):
+    """One automatic reply sent; unique per ticket, trigger and key so it is never sent twice."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="auto_replies", verbose_name=_("ticket"))
+    rule = models.ForeignKey(AutoReplyRule, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("rule"))
+    trigger = models.CharField(_("trigger"), max_length=20, choices=AutoReplyRule.Trigger.choices)
+    key = models.CharField(_("key"), max_length=50, blank=True, help_text=_("Which occurrence of the trigger, e.g. the closed day."))
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="+", verbose_name=_("message"))
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("automatic reply sent")
+        verbose_name_plural = _("automatic replies sent")
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "trigger", "key"], name="auto_reply_once_per_trigger")
+        ]
 
 
 class SlaMetric(models.TextChoices):

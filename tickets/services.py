@@ -21,7 +21,7 @@ from helpdesk import webhooks
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, Channel, Customer, Tag, Team
 
-from . import sla
+from . import autoreplies, csat, routing, sla
 from .models import Category, Escalation, Message, Ticket
 from .payloads import message_data, ticket_data
 from .transitions import can_transition
@@ -70,6 +70,15 @@ def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
     elif ticket.status == S.SOLVED:  # reopened
         ticket.solved_at = None
     ticket.status = status
+
+
+def _status_changed(ticket: Ticket, *, old: str, at: datetime) -> None:
+    """What follows a status change: the SLA clocks, a survey on solve, a freed agent's next ticket."""
+    sla.on_status_change(ticket, old=old, at=at)
+    if ticket.status == S.SOLVED:
+        csat.on_solved(ticket)
+    if ticket.assignee_id and old in routing.LOAD_STATUSES and ticket.status not in routing.LOAD_STATUSES:
+        routing.on_capacity_freed(ticket)
 
 
 PRIORITY_ORDER = list(Ticket.Priority)  # declared lowest first
@@ -147,6 +156,7 @@ def open_ticket(
             previous_ticket=previous_ticket,
             status_changed_at=now,
         )
+        routing.route_new_ticket(ticket, body=body)
         if actor is not None:
             ticket._history_user = actor
         if not external_id:
@@ -169,6 +179,8 @@ def open_ticket(
             attachments=list(attachments),
         )
         sla.on_ticket_opened(ticket, at=now)
+        autoreplies.on_customer_message(ticket=ticket, message=message, first=True)
+        routing.assign_new_ticket(ticket)
         if notify:
             webhooks.emit("ticket.created", ticket_data(ticket))
             webhooks.emit("message.created", message_data(message))
@@ -251,9 +263,10 @@ def post_message(
     if message.is_public_agent_reply:
         sla.on_agent_reply(ticket, at=sent_at)
     if ticket.status != old_status:
-        sla.on_status_change(ticket, old=old_status, at=now)
+        _status_changed(ticket, old=old_status, at=now)
     if author_kind == Message.AuthorKind.CUSTOMER:
         sla.on_customer_message(ticket, at=sent_at)
+        autoreplies.on_customer_message(ticket=ticket, message=message, first=False)
     if ticket.status != old_status or answered_first:
         _save(ticket, actor=actor, reason=f"message:{author_kind}")
     else:
@@ -278,7 +291,7 @@ def change_status(
     old_status = ticket.status
     now = timezone.now()
     _apply_status(ticket, status, at=now)
-    sla.on_status_change(ticket, old=old_status, at=now)
+    _status_changed(ticket, old=old_status, at=now)
     _save(ticket, actor=actor, reason=reason)
     webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status, "reason": reason})
     return ticket
@@ -312,7 +325,7 @@ def update_ticket(
     now = timezone.now()
     if changed.get("assignee") is not None and ticket.status == S.NEW:
         _apply_status(ticket, S.OPEN, at=now)
-        sla.on_status_change(ticket, old=old_status, at=now)
+        _status_changed(ticket, old=old_status, at=now)
     if {"priority", "category"} & set(changed):
         sla.on_reclassified(ticket, at=now)
     _save(ticket, actor=actor)
@@ -405,7 +418,7 @@ def _close_if_still_solved(*, pk: int, cutoff: datetime) -> None:
         raise DomainError("changed", "another worker got there first")
     now = timezone.now()
     _apply_status(ticket, S.CLOSED, at=now)
-    sla.on_status_change(ticket, old=S.SOLVED, at=now)
+    _status_changed(ticket, old=S.SOLVED, at=now)
     _save(ticket, actor=None, reason="auto_close")
     webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": S.SOLVED, "reason": "auto_close"})
 
@@ -441,7 +454,7 @@ def escalate_ticket(*, ticket: Ticket, team: Team, reason: str, actor: AbstractB
     if ticket.status != S.ON_HOLD:
         _check_transition(ticket, S.ON_HOLD)
         _apply_status(ticket, S.ON_HOLD, at=now)
-        sla.on_status_change(ticket, old=old_status, at=now)
+        _status_changed(ticket, old=old_status, at=now)
     escalation = Escalation.objects.create(
         ticket=ticket, kind=Escalation.Kind.MANUAL, level=0, from_team=ticket.team, to_team=team,
         reason=reason.strip()[:500], created_by=actor if getattr(actor, "pk", None) else None, created_at=now,
@@ -474,7 +487,7 @@ def hand_back_ticket(*, ticket: Ticket, note: str = "", actor: AbstractBaseUser 
     old_status = ticket.status
     if ticket.status == S.ON_HOLD:
         _apply_status(ticket, S.OPEN, at=now)
-        sla.on_status_change(ticket, old=old_status, at=now)
+        _status_changed(ticket, old=old_status, at=now)
     ticket.team = escalation.from_team
     ticket.assignee = None
     _save(ticket, actor=actor, reason="handed_back")
