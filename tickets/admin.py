@@ -421,3 +421,7 @@ class TicketAdmin(AuditedAdmin):
         response = self.change_view(request, str(ticket.pk), extra_context={"reply_form": form})
         response.status_code = 400
         return response
+
+
+# Registered in their own modules, imported here so the admin finds them.
+from . import admin_autoreplies, admin_csat, admin_live, admin_routing  # noqa: E402, F401

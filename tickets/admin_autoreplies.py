@@ -1,0 +1,3 @@
+"""Admin for autoreplies."""
+
+from __future__ import annotations

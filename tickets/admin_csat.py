@@ -1,0 +1,3 @@
+"""Admin for csat."""
+
+from __future__ import annotations

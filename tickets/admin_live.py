@@ -1,0 +1,3 @@
+"""Admin for live."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin for routing."""
+
+from __future__ import annotations
