@@ -292,6 +292,9 @@ _beat = {
         else timedelta(seconds=SLA_SWEEP_SECONDS),
         SLA_SWEEP_SECONDS,
     ),
+    # Give waiting tickets to agents with a free seat; routing does it at once when an agent
+    # comes online or frees a seat, this catches the rest (a capacity raised in the admin).
+    "assign-waiting-tickets": ("tickets.assign_waiting_tickets", timedelta(seconds=30), 30),
     # Draw yesterday's QA sample for every scope. Daily at 01:00 local time:
     # https://crontab.guru/#0_1_*_*_*
     "draw-qa-samples": ("qa.draw_daily_samples", beat_crontab("draw_qa_samples", "0 1 * * *"), 3600),
@@ -318,3 +321,4 @@ CELERY_BEAT_SCHEDULE = {
 
 # Domain settings.
 TICKETS_AUTO_CLOSE_DAYS = envint("TICKETS_AUTO_CLOSE_DAYS", 4)
+CSAT_SURVEY_DAYS = envint("CSAT_SURVEY_DAYS", 7)  # how long a satisfaction survey link stays valid

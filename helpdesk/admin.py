@@ -6,11 +6,12 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .admin_history import AuditedAdmin
 from .models import Agent, Customer, CustomerIdentity, Skill, Tag, Team
 from .pii import can_see_pii, shown_contact
-from .queries import agents_visible_to
+from .queries import agent_of, agents_visible_to
 from .roles import is_administrator
 
 admin.site.site_header = _("Helpdesk administration")
@@ -43,7 +44,8 @@ class AgentAdmin(AuditedAdmin):
     search_fields = ["display_name", "user__username"]
     filter_horizontal = ["teams", "skills"]
     autocomplete_fields = ["user"]
-    readonly_fields = ["presence_changed_at"]
+    readonly_fields = ["presence", "presence_changed_at"]
+    actions = ["set_online", "set_away", "set_busy", "set_offline"]
 
     def get_queryset(self, request: HttpRequest):
         # A team lead manages the agents of their own teams, not the whole organisation.
@@ -55,6 +57,40 @@ class AgentAdmin(AuditedAdmin):
         if is_administrator(request.user):
             return list(self.readonly_fields)
         return [*self.readonly_fields, "user", "teams"]
+
+
+    def has_presence_permission(self, request: HttpRequest) -> bool:
+        return agent_of(request.user) is not None or self.has_change_permission(request)
+
+    def _set_presence(self, request: HttpRequest, queryset, presence: str) -> None:
+        """Through routing: online takes waiting tickets, offline hands untouched ones back."""
+        from tickets.routing import set_presence
+
+        own = agent_of(request.user)
+        if not self.has_change_permission(request):
+            queryset = queryset.filter(pk=own.pk if own else None)  # an agent sets only their own
+        changed = 0
+        for agent in queryset:
+            set_presence(agent=agent, presence=presence, actor=request.user)
+            changed += 1
+        label = Agent.Presence(presence).label
+        self.message_user(request, ngettext("%(count)d agent is now %(presence)s.", "%(count)d agents are now %(presence)s.", changed) % {"count": changed, "presence": label})
+
+    @admin.action(description=_("Set online"), permissions=["presence"])
+    def set_online(self, request: HttpRequest, queryset) -> None:
+        self._set_presence(request, queryset, Agent.Presence.ONLINE)
+
+    @admin.action(description=_("Set away"), permissions=["presence"])
+    def set_away(self, request: HttpRequest, queryset) -> None:
+        self._set_presence(request, queryset, Agent.Presence.AWAY)
+
+    @admin.action(description=_("Set busy"), permissions=["presence"])
+    def set_busy(self, request: HttpRequest, queryset) -> None:
+        self._set_presence(request, queryset, Agent.Presence.BUSY)
+
+    @admin.action(description=_("Set offline (untouched tickets go back to the queue)"), permissions=["presence"])
+    def set_offline(self, request: HttpRequest, queryset) -> None:
+        self._set_presence(request, queryset, Agent.Presence.OFFLINE)
 
 
 class AgentInline(admin.StackedInline):

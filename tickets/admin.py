@@ -20,7 +20,7 @@ from helpdesk.errors import DomainError
 from helpdesk.pii import can_see_pii, shown_contact
 from helpdesk.queries import agent_of
 
-from . import queries, services, sla
+from . import queries, routing, services, sla
 from .admin_sla import SlaStateFilter, sla_countdown, with_next_due
 from .forms import (
     AssignForm,
@@ -225,9 +225,8 @@ class TicketAdmin(AuditedAdmin):
         if agent is None:
             self.message_user(request, _("You are not an agent, so tickets cannot be assigned to you."), messages.ERROR)
             return
-        self._apply(
-            request, queryset, lambda t: services.assign_ticket(ticket=t, agent=agent, actor=request.user)
-        )
+        # A claim: a ticket someone else holds is refused (use "Assign to…" to take it over).
+        self._apply(request, queryset, lambda t: routing.claim_ticket(ticket=t, agent=agent, actor=request.user))
 
     @admin.action(description=gettext_lazy("Assign to…"), permissions=["change"])
     def assign_to(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:

@@ -1,19 +1,288 @@
-"""Routing: which team and skill a new ticket needs, and which agent gets it."""
+"""Routing: which team and skill a new ticket needs, and which agent gets it.
+
+Rules are tried in order, first match wins, like SLA policies. Inside a team a ticket goes to
+an agent who is online, holds the required skill and is under capacity: least loaded first,
+then idle longest; a VIP customer's ticket goes to VIP-skilled agents first. A ticket nobody
+can take waits in its team's queue, oldest first, until an agent comes online or frees a seat.
+
+Every assignment locks the agent's row and counts the load again under the lock, so two
+tickets arriving at once cannot both take an agent's last seat.
+"""
 
 from __future__ import annotations
 
-from .models import Ticket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as clock_time
 
-LOAD_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN)
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk import services as org_services
+from helpdesk.errors import DomainError
+from helpdesk.models import Agent, Customer, Team
+
+from .models import Category, Message, RoutingRule, Ticket
+
+S = Ticket.Status
+LOAD_STATUSES = (S.NEW, S.OPEN)
+VIP_SKILL = "vip"
+RULES_SECONDS = 30
+# One sweep of a team's queue assigns at most this many tickets; the next sweep goes on.
+QUEUE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Rule:
+    pk: int
+    channels: frozenset[str]
+    tiers: frozenset[str]
+    category_ids: frozenset[int]
+    keywords: tuple[str, ...]
+    weekdays: frozenset[int]
+    starts_at: clock_time | None
+    ends_at: clock_time | None
+    team_id: int
+    skill_id: int | None
+    suggested_category: Category | None
+
+    def keyword_in(self, text: str) -> bool:
+        return any(word in text for word in self.keywords)
+
+    def in_window(self, local: datetime) -> bool:
+        if self.weekdays and local.isoweekday() not in self.weekdays:
+            return False
+        start, end, now = self.starts_at, self.ends_at, local.time()
+        if start is None or end is None:
+            return (start is None or now >= start) and (end is None or now < end)
+        return start <= now < end if start <= end else (now >= start or now < end)  # 22:00-06:00
+
+    def matches(self, ticket: Ticket, tier: str, text: str, local: datetime) -> bool:
+        return (
+            (not self.channels or ticket.channel in self.channels)
+            and (not self.tiers or tier in self.tiers)
+            and (not self.category_ids or ticket.category_id in self.category_ids)
+            and (not self.keywords or self.keyword_in(text))
+            and self.in_window(local)
+        )
+
+
+_rules: tuple[float, list[Rule]] | None = None
+
+
+def rules() -> list[Rule]:
+    """Active rules in order, kept per process for RULES_SECONDS (every new ticket reads them)."""
+    global _rules
+    if _rules is not None and time.monotonic() - _rules[0] < RULES_SECONDS:
+        return _rules[1]
+    queryset = RoutingRule.objects.filter(is_active=True).select_related("suggested_category")
+    loaded = [
+        Rule(
+            pk=rule.pk,
+            channels=frozenset(rule.channels),
+            tiers=frozenset(rule.tiers),
+            category_ids=frozenset(c.pk for c in rule.categories.all()),
+            keywords=tuple(w.strip().casefold() for w in rule.keywords.splitlines() if w.strip()),
+            weekdays=frozenset(rule.weekdays),
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            team_id=rule.team_id,
+            skill_id=rule.skill_id,
+            suggested_category=rule.suggested_category,
+        )
+        for rule in queryset.prefetch_related("categories")
+    ]
+    _rules = (time.monotonic(), loaded)
+    return loaded
+
+
+def forget_rules() -> None:
+    """Read the rules again on next use (this process; others within RULES_SECONDS)."""
+    global _rules
+    _rules = None
+
+
+# --- a new ticket ---------------------------------------------------------------------
 
 
 def route_new_ticket(ticket: Ticket, *, body: str) -> None:
-    """Before the first save: team, required skill and (when missing) category from the rules."""
+    """Before the first save: category (when missing), team and skill from the rules, then an agent.
+
+    A team the sender named is kept; the rules then only suggest a category. The ticket is
+    saved by the caller, so routing adds no write of its own except the agent's idle clock.
+    """
+    active = rules()
+    if active:
+        text = f"{ticket.subject}\n{body}".casefold()
+        tier = ticket.customer.tier
+        if ticket.category_id is None:
+            suggested = next((r for r in active if r.suggested_category and r.keywords and r.keyword_in(text)), None)
+            if suggested is not None:
+                ticket.category = suggested.suggested_category
+        local = timezone.localtime(ticket.created_at)
+        rule = next((r for r in active if r.matches(ticket, tier, text, local)), None)
+        if rule is not None and ticket.team_id is None:
+            ticket.team_id, ticket.required_skill_id = rule.team_id, rule.skill_id
+    if ticket.team_id is not None and ticket.assignee_id is None:
+        agent = _take_seat(ticket.team_id, ticket.required_skill_id, vip=ticket.customer.tier == Customer.Tier.VIP)
+        if agent is not None:
+            ticket.assignee = agent
+            ticket.status = S.OPEN  # assigned is being worked, as when a person assigns it
 
 
-def assign_new_ticket(ticket: Ticket) -> None:
-    """After the first save: give the ticket to the best agent of its team, if one is free."""
+def candidates(team_id: int, skill_id: int | None, *, vip: bool) -> QuerySet[Agent]:
+    """Agents who may take a ticket of the team now, best first."""
+    load = (
+        Ticket.objects.filter(assignee=OuterRef("pk"), status__in=LOAD_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    agents = (
+        Agent.objects.filter(teams=team_id, presence=Agent.Presence.ONLINE)
+        .annotate(load=Coalesce(Subquery(load, output_field=IntegerField()), Value(0)))
+        .filter(load__lt=F("max_concurrent"))
+    )
+    if skill_id is not None:
+        agents = agents.filter(skills=skill_id)
+    order = ["load", F("last_assigned_at").asc(nulls_first=True), "pk"]
+    if vip:
+        vip_skilled = Agent.skills.through.objects.filter(agent=OuterRef("pk"), skill__code=VIP_SKILL)
+        agents = agents.annotate(vip=Exists(vip_skilled))
+        order.insert(0, F("vip").desc())
+    return agents.order_by(*order)
+
+
+def _take_seat(team_id: int, skill_id: int | None, *, vip: bool) -> Agent | None:
+    """The best agent with a free seat, locked and counted again; their idle clock restarts."""
+    for agent in candidates(team_id, skill_id, vip=vip)[:5]:
+        locked = Agent.objects.select_for_update().filter(pk=agent.pk, presence=Agent.Presence.ONLINE).first()
+        if locked is None:
+            continue
+        held = Ticket.objects.filter(assignee=locked, status__in=LOAD_STATUSES).count()
+        if held < locked.max_concurrent:
+            locked.last_assigned_at = timezone.now()
+            Agent.objects.filter(pk=locked.pk).update(last_assigned_at=locked.last_assigned_at)
+            return locked
+    return None
+
+
+# --- the queue --------------------------------------------------------------------------
+
+
+def waiting(team_ids: list[int] | QuerySet) -> QuerySet[Ticket]:
+    """The teams' queue: new or open tickets nobody holds, oldest first."""
+    return Ticket.objects.filter(team__in=team_ids, assignee=None, status__in=LOAD_STATUSES).order_by("created_at", "pk")
+
+
+def assign_waiting(team: Team, *, limit: int = QUEUE_BATCH) -> int:
+    """Give the team's waiting tickets to agents with free seats, oldest first; returns how many."""
+    from . import services
+
+    assigned = 0
+    skipped: set[int | None] = set()  # skills nobody can take now
+    for ticket_id, skill_id, tier in waiting([team.pk]).values_list("pk", "required_skill_id", "customer__tier")[:limit]:
+        if skill_id in skipped:
+            continue
+        with transaction.atomic():
+            ticket = Ticket.objects.select_for_update(skip_locked=True).filter(
+                pk=ticket_id, assignee=None, status__in=LOAD_STATUSES
+            ).first()
+            if ticket is None:
+                continue
+            agent = _take_seat(team.pk, skill_id, vip=tier == Customer.Tier.VIP)
+            if agent is None:
+                skipped.add(skill_id)
+                if skill_id is None:
+                    break  # nobody in the team has a seat
+                continue
+            services.update_ticket(ticket=ticket, changes={"assignee": agent}, reason="routing")
+            assigned += 1
+    return assigned
+
+
+def fill_agent(agent: Agent) -> int:
+    """An agent came online or freed a seat: the queues of their teams move."""
+    return sum(assign_waiting(team) for team in agent.teams.all())
 
 
 def on_capacity_freed(ticket: Ticket) -> None:
-    """The ticket's assignee holds one conversation fewer: give them the next waiting one."""
+    """The ticket's assignee holds one conversation fewer: after commit, their queue moves."""
+    agent_id = ticket.assignee_id
+    transaction.on_commit(lambda: _fill_agent_id(agent_id), robust=True)
+
+
+def _fill_agent_id(agent_id: int) -> None:
+    agent = Agent.objects.filter(pk=agent_id, presence=Agent.Presence.ONLINE).first()
+    if agent is not None:
+        fill_agent(agent)
+
+
+def on_team_changed(ticket: Ticket) -> None:
+    """A ticket moved to a team without an assignee: after commit, that team's queue moves."""
+    team = ticket.team
+    transaction.on_commit(lambda: assign_waiting(team), robust=True)
+
+
+def assign_all_waiting() -> int:
+    """Beat's safety net: every team with a waiting ticket and an agent online gets a pass."""
+    queued = Ticket.objects.filter(team=OuterRef("pk"), assignee=None, status__in=LOAD_STATUSES)
+    teams = Team.objects.filter(
+        Exists(queued), Exists(Agent.objects.filter(teams=OuterRef("pk"), presence=Agent.Presence.ONLINE))
+    )
+    return sum(assign_waiting(team) for team in teams)
+
+
+# --- agents ---------------------------------------------------------------------------
+
+
+def set_presence(*, agent: Agent, presence: str, actor: AbstractBaseUser | None = None) -> Agent:
+    """Set presence; online takes waiting tickets, offline puts untouched ones back in the queue."""
+    from . import services
+
+    with transaction.atomic():
+        before = agent.presence
+        agent = org_services.set_presence(agent=agent, presence=presence)
+        if presence == Agent.Presence.OFFLINE and before != presence:
+            for ticket in untouched(agent).select_for_update(skip_locked=True):
+                services.update_ticket(ticket=ticket, changes={"assignee": None}, actor=actor, reason="offline")
+                transaction.on_commit(lambda team=ticket.team: team and assign_waiting(team), robust=True)
+    if presence == Agent.Presence.ONLINE and before != presence:
+        fill_agent(agent)
+    return agent
+
+
+def untouched(agent: Agent) -> QuerySet[Ticket]:
+    """The agent's open conversations they have not yet answered in public."""
+    replied = Message.objects.filter(
+        ticket=OuterRef("pk"), author_agent=agent, author_kind=Message.AuthorKind.AGENT, is_internal=False
+    )
+    return Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).exclude(Exists(replied))
+
+
+def claim_ticket(*, ticket: Ticket, agent: Agent, actor: AbstractBaseUser | None = None) -> Ticket:
+    """An agent takes a waiting ticket; of two claiming at once exactly one gets it."""
+    from . import services
+
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+        if locked.assignee_id is not None:
+            if locked.assignee_id == agent.pk:
+                return locked
+            raise DomainError("already_assigned", _("Someone else has this ticket already."))
+        return services.update_ticket(ticket=locked, changes={"assignee": agent}, actor=actor, reason="claimed")

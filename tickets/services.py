@@ -157,6 +157,7 @@ def open_ticket(
             status_changed_at=now,
         )
         routing.route_new_ticket(ticket, body=body)
+        ticket.priority = _at_least(ticket.priority, ticket.category)  # a category routing suggested
         if actor is not None:
             ticket._history_user = actor
         if not external_id:
@@ -180,7 +181,6 @@ def open_ticket(
         )
         sla.on_ticket_opened(ticket, at=now)
         autoreplies.on_customer_message(ticket=ticket, message=message, first=True)
-        routing.assign_new_ticket(ticket)
         if notify:
             webhooks.emit("ticket.created", ticket_data(ticket))
             webhooks.emit("message.created", message_data(message))
@@ -299,7 +299,7 @@ def change_status(
 
 @transaction.atomic
 def update_ticket(
-    *, ticket: Ticket, changes: dict[str, Any], actor: AbstractBaseUser | None = None
+    *, ticket: Ticket, changes: dict[str, Any], actor: AbstractBaseUser | None = None, reason: str = ""
 ) -> Ticket:
     """Change subject, priority, category, team or assignee; assigning a new ticket opens it.
 
@@ -319,6 +319,8 @@ def update_ticket(
     changed = {name: value for name, value in changes.items() if getattr(ticket, name) != value}
     if not changed:
         return ticket
+    if "assignee" in changed and ticket.assignee_id and ticket.status in routing.LOAD_STATUSES:
+        routing.on_capacity_freed(ticket)  # the previous assignee has a seat free
     for name, value in changed.items():
         setattr(ticket, name, value)
     old_status = ticket.status
@@ -328,7 +330,9 @@ def update_ticket(
         _status_changed(ticket, old=old_status, at=now)
     if {"priority", "category"} & set(changed):
         sla.on_reclassified(ticket, at=now)
-    _save(ticket, actor=actor)
+    if "team" in changed and ticket.team is not None and ticket.assignee_id is None:
+        routing.on_team_changed(ticket)
+    _save(ticket, actor=actor, reason=reason)
     webhooks.emit("ticket.updated", {**ticket_data(ticket), "changed": sorted(changed)})
     if ticket.status != old_status:
         webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status})

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from helpdesk.tasks import IDEMPOTENT
 
-from . import services, sla
+from . import routing, services, sla
 
 
 @shared_task(
@@ -48,3 +48,9 @@ def check_sla_clocks_task(clock_ids: list[int]) -> None:
 def check_sla_clock_task(clock_id: int) -> None:
     """One clock at its exact deadline (an ETA task); the sweep covers it if this is lost."""
     sla.check_clock(clock_id=clock_id)
+
+
+@shared_task(name="tickets.assign_waiting_tickets", **IDEMPOTENT)
+def assign_waiting_tickets_task() -> int:
+    """The safety net under routing's own triggers (an agent online, a seat freed, a capacity raised)."""
+    return routing.assign_all_waiting()

@@ -21,7 +21,6 @@ from helpdesk.errors import DomainError
 from helpdesk.models import Agent, ApiKey, BusinessCalendar, Customer, Team
 from helpdesk.pii import can_see_pii
 from helpdesk.queries import agent_of, agents_visible_to, schedule_for
-from helpdesk.services import set_presence
 
 from .auth import KeyScope
 from .base import ApiViewSet, CursorPagination
@@ -118,7 +117,11 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         if request.method == "PATCH":
             serializer = PresenceSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            set_presence(agent=agent, presence=serializer.validated_data["presence"])
+            from tickets.routing import (
+                set_presence,  # routing moves the queues that presence opens or closes
+            )
+
+            set_presence(agent=agent, presence=serializer.validated_data["presence"], actor=request.user)
         agent = Agent.objects.select_related("user").prefetch_related("teams", "skills").get(pk=agent.pk)
         return Response(AgentSerializer(agent).data)
 

@@ -26,7 +26,7 @@ from helpdesk.models import Tag
 from helpdesk.queries import agent_of
 from helpdesk.roles import sees_everything
 
-from .. import intake, queries, services
+from .. import intake, queries, routing, services
 from ..imports import import_tickets
 from ..models import Escalation, Message, SlaClock, Ticket
 from .filters import TicketFilter
@@ -74,6 +74,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         "transition": {"POST": "tickets.change_ticket"},
         "messages": {"GET": "tickets.view_message", "POST": "tickets.add_message"},
         "escalate": {"POST": "tickets.add_escalation"},
+        "claim": {"POST": "tickets.change_ticket"},
         "hand_back": {"POST": "tickets.change_escalation"},
         "escalations": {"GET": "tickets.view_escalation"},
     }
@@ -168,6 +169,16 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         )
         message = Message.objects.select_related("author_agent__user").get(pk=message.pk)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=TicketSerializer)
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, reference: str) -> Response:
+        """The calling agent takes the ticket; 409 if someone else has it (of two at once, one wins)."""
+        ticket = self.get_object()
+        agent = agent_of(request.user)
+        if agent is None:
+            raise DomainError("not_an_agent", _("Only an agent can claim a ticket."))
+        return self._render(routing.claim_ticket(ticket=ticket, agent=agent, actor=request.user))
 
     @extend_schema(request=EscalateSerializer, responses={201: EscalationSerializer})
     @action(detail=True, methods=["post"])
