@@ -22,7 +22,7 @@ from helpdesk import roles
 from helpdesk.models import Agent, Channel, Customer, Skill, Tag, Team
 
 from . import sla
-from .models import Category, Message, SlaClock, Ticket
+from .models import Category, Message, RoutingRule, SlaClock, Ticket
 
 DEMO_PASSWORD_ENV = "HELPDESK_DEMO_PASSWORD"
 DEFAULT_DEMO_PASSWORD = "helpdesk-demo"
@@ -144,7 +144,25 @@ def ensure_organisation() -> list[Login]:
         )
         agent.teams.add(teams[index % len(teams)])
         agent.skills.add(skills[index % len(skills)], skills[(index + 2) % len(skills)])
+    ensure_routing(teams, {skill.code: skill for skill in skills})
     return logins
+
+
+def ensure_routing(teams: list[Team], skills: dict[str, Skill]) -> None:
+    """Routing as a shop would start: VIPs to the VIP team, complaints and after-sales by keyword."""
+    if RoutingRule.objects.exists():
+        return
+    after_sales = Category.objects.filter(code="after_sales").first()
+    rules = [
+        ("VIP 客户", {"tiers": [Customer.Tier.VIP, Customer.Tier.ENTERPRISE]}, teams[2], skills["vip"], None),
+        ("投诉关键词", {"keywords": "投诉\n差评\n12315\ncomplaint"}, teams[3], None, None),
+        ("售后关键词", {"keywords": "退货\n换货\n退款\n维修\nrefund\nreturn"}, teams[1], skills["after_sales"], after_sales),
+        ("其余咨询", {}, teams[0], None, None),
+    ]
+    for position, (name, conditions, team, skill, category) in enumerate(rules):
+        RoutingRule.objects.create(
+            name=name, position=position * 10, team=team, skill=skill, suggested_category=category, **conditions
+        )
 
 
 def _weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> Callable[[], str]:
