@@ -97,7 +97,7 @@ def anonymous_api():
 def _auto_replies_only_where_tested(request, monkeypatch):
     """The shipped automatic replies depend on the time of day; tests about them say so with
     the `auto_replies` marker, the rest get the conversation they wrote."""
-    if request.node.get_closest_marker("auto_replies") is None and "autoreplies" not in request.node.path.name:
+    if request.node.get_closest_marker("auto_replies") is None:
         from tickets import autoreplies
 
         monkeypatch.setattr(autoreplies, "on_customer_message", lambda **kwargs: None)
@@ -108,12 +108,14 @@ def _fresh_cache():
     """Throttle counters live in the cache, SLA policies in the process; ids repeat across tests."""
     from django.core.cache import cache
 
-    from tickets import routing, sla
+    from tickets import autoreplies, routing, sla
 
     cache.clear()
     sla.forget_policies()
     routing.forget_rules()
+    autoreplies.forget_rules()
     yield
     cache.clear()
     sla.forget_policies()
     routing.forget_rules()
+    autoreplies.forget_rules()

@@ -180,10 +180,10 @@ def open_ticket(
             attachments=list(attachments),
         )
         sla.on_ticket_opened(ticket, at=now)
-        autoreplies.on_customer_message(ticket=ticket, message=message, first=True)
         if notify:
             webhooks.emit("ticket.created", ticket_data(ticket))
             webhooks.emit("message.created", message_data(message))
+        autoreplies.on_customer_message(ticket=ticket, message=message, first=True)  # after, in the events too
     return ticket
 
 
@@ -266,7 +266,6 @@ def post_message(
         _status_changed(ticket, old=old_status, at=now)
     if author_kind == Message.AuthorKind.CUSTOMER:
         sla.on_customer_message(ticket, at=sent_at)
-        autoreplies.on_customer_message(ticket=ticket, message=message, first=False)
     if ticket.status != old_status or answered_first:
         _save(ticket, actor=actor, reason=f"message:{author_kind}")
     else:
@@ -278,6 +277,8 @@ def post_message(
         webhooks.emit("message.created", message_data(message))
         if ticket.status != old_status:
             webhooks.emit("ticket.status_changed", {**ticket_data(ticket), "previous_status": old_status})
+    if author_kind == Message.AuthorKind.CUSTOMER:
+        autoreplies.on_customer_message(ticket=ticket, message=message, first=False)  # after, in the events too
     return message
 
 
