@@ -12,6 +12,7 @@ from helpdesk.api.views import (
     WhoAmIView,
 )
 from qa.api.views import QaReportView, ReviewViewSet, SampleRunViewSet
+from tickets.api.csat import ComplaintViewSet, CsatViewSet
 from tickets.api.views import (
     CustomerTicketsView,
     ImportTicketsView,
@@ -30,6 +31,8 @@ router.register("agents", AgentViewSet, basename="agent")
 router.register("calendars", CalendarViewSet, basename="calendar")
 router.register("qa/sample-runs", SampleRunViewSet, basename="sample-run")
 router.register("qa/reviews", ReviewViewSet, basename="review")
+router.register("csat", CsatViewSet, basename="csat")
+router.register("complaints", ComplaintViewSet, basename="complaint")
 
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),

@@ -56,6 +56,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "") or INSECURE_KEY_PREFIX + "local-de
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# Where customers reach this site: links in emails (the satisfaction survey) are built on it.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://localhost:{os.environ.get('HELPDESK_PORT', '8000')}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
