@@ -33,6 +33,7 @@ from .forms import (
     TicketCreationForm,
 )
 from .history import recent_changes
+from .live import may_watch
 from .models import Category, Message, Ticket
 
 
@@ -372,8 +373,14 @@ class TicketAdmin(AuditedAdmin):
             "escalations": ticket.escalations.select_related("from_team", "to_team", "created_by", "clock"),
         }
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if may_watch(request.user):  # team leads and administrators: the link to the live view
+            extra_context = {**(extra_context or {}), "live_view_url": reverse("admin:live-view")}
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self) -> list:
         return [
+            *admin_live.live_urls(),
             path(
                 "<path:object_id>/reply/",
                 self.admin_site.admin_view(self.reply_view),
