@@ -84,7 +84,7 @@ class ComplaintForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("close"):
+        if data.get("close") and "root_cause" in self.fields:
             if not data.get("root_cause"):
                 self.add_error("root_cause", _("Choose the root cause before closing."))
             if not (data.get("outcome") or "").strip():
@@ -129,6 +129,12 @@ class ComplaintAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Complaint | None = None) -> bool:
+        # A closed complaint is a record: shown, not saved again (a second lead's stale form gets a 403).
+        if obj is not None and obj.status == Complaint.Status.CLOSED:
+            return False
+        return super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Complaint, form: Any, change: bool) -> None:
         data = form.cleaned_data

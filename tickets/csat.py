@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -31,7 +31,6 @@ from helpdesk.roles import sees_everything
 
 from .models import Complaint, Csat, CsatSurvey, Message, Ticket
 from .payloads import message_data
-from .queries import visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +216,8 @@ def record_complaint_findings(
     if root_cause and root_cause not in Complaint.RootCause.values:
         raise DomainError("invalid_root_cause", _("Unknown root cause “%s”.") % root_cause, field="root_cause")
     complaint = Complaint.objects.select_for_update(of=("self",)).get(pk=complaint.pk)
+    if complaint.status == Complaint.Status.CLOSED:
+        raise DomainError("complaint_closed", _("The complaint is closed already."))
     if (complaint.root_cause, complaint.outcome) == (root_cause, outcome.strip()):
         return complaint
     complaint.root_cause, complaint.outcome = root_cause, outcome.strip()
@@ -252,10 +253,17 @@ def close_complaint(
 
 
 def ratings_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Csat]:
-    """Ratings of the tickets `user` may see (tickets.queries.visible_to)."""
+    """Ratings that count for the user's teams or for the user; all for roles that work across teams.
+
+    By the rating's own team and agent, not the ticket's current team: a transferred ticket's
+    rating stays with the team that served the customer.
+    """
     if sees_everything(user):
         return Csat.objects.all()
-    return Csat.objects.filter(ticket__in=visible_to(user).values("pk"))
+    agent = agent_of(user) if user.is_authenticated and user.is_active else None
+    if agent is None:
+        return Csat.objects.none()
+    return Csat.objects.filter(Q(team__in=agent.teams.values("pk")) | Q(agent=agent))
 
 
 def complaints_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Complaint]:

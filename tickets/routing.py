@@ -36,7 +36,7 @@ from helpdesk import services as org_services
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, Customer, Team
 
-from .models import Category, Message, RoutingRule, Ticket
+from .models import Category, RoutingRule, Ticket
 
 S = Ticket.Status
 LOAD_STATUSES = (S.NEW, S.OPEN)
@@ -169,17 +169,37 @@ def candidates(team_id: int, skill_id: int | None, *, vip: bool) -> QuerySet[Age
 
 
 def _take_seat(team_id: int, skill_id: int | None, *, vip: bool) -> Agent | None:
-    """The best agent with a free seat, locked and counted again; their idle clock restarts."""
-    for agent in candidates(team_id, skill_id, vip=vip)[:5]:
-        locked = Agent.objects.select_for_update().filter(pk=agent.pk, presence=Agent.Presence.ONLINE).first()
-        if locked is None:
-            continue
-        held = Ticket.objects.filter(assignee=locked, status__in=LOAD_STATUSES).count()
-        if held < locked.max_concurrent:
-            locked.last_assigned_at = timezone.now()
-            Agent.objects.filter(pk=locked.pk).update(last_assigned_at=locked.last_assigned_at)
-            return locked
+    """The best agent with a free seat, locked and counted again; their idle clock restarts.
+
+    The few best candidates are locked together in id order, so two assignments never wait on
+    each other's agents in opposite orders.
+    """
+    best = list(candidates(team_id, skill_id, vip=vip).values_list("pk", flat=True)[:5])
+    if not best:
+        return None
+    locked = {
+        agent.pk: agent
+        for agent in Agent.objects.select_for_update().filter(pk__in=best, presence=Agent.Presence.ONLINE).order_by("pk")
+    }
+    held = dict(
+        Ticket.objects.filter(assignee__in=list(locked), status__in=LOAD_STATUSES)
+        .order_by()
+        .values_list("assignee")
+        .annotate(n=Count("*"))
+    )
+    for pk in best:
+        agent = locked.get(pk)
+        if agent is not None and held.get(pk, 0) < agent.max_concurrent:
+            agent.last_assigned_at = timezone.now()
+            Agent.objects.filter(pk=pk).update(last_assigned_at=agent.last_assigned_at)
+            return agent
     return None
+
+
+def has_seat(agent: Agent) -> bool:
+    """Under capacity, counted under a lock on the agent's row."""
+    Agent.objects.select_for_update().filter(pk=agent.pk).exists()
+    return Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).count() < agent.max_concurrent
 
 
 # --- the queue --------------------------------------------------------------------------
@@ -191,28 +211,40 @@ def waiting(team_ids: list[int] | QuerySet) -> QuerySet[Ticket]:
 
 
 def assign_waiting(team: Team, *, limit: int = QUEUE_BATCH) -> int:
-    """Give the team's waiting tickets to agents with free seats, oldest first; returns how many."""
+    """Give the team's waiting tickets to agents with free seats, oldest first; returns how many.
+
+    Tickets needing a skill nobody can take now are stepped over, in SQL, so a backlog of them
+    never hides a ticket behind it that someone could take.
+    """
     from . import services
 
     assigned = 0
-    skipped: set[int | None] = set()  # skills nobody can take now
-    for ticket_id, skill_id, tier in waiting([team.pk]).values_list("pk", "required_skill_id", "customer__tier")[:limit]:
-        if skill_id in skipped:
-            continue
-        with transaction.atomic():
-            ticket = Ticket.objects.select_for_update(skip_locked=True).filter(
-                pk=ticket_id, assignee=None, status__in=LOAD_STATUSES
-            ).first()
-            if ticket is None:
+    skipped: set[int | None] = set()  # skills nobody can take now; None: nobody has a seat at all
+    for _page in range(10):
+        queue = waiting([team.pk])
+        if skipped:
+            queue = queue.exclude(required_skill__in=[pk for pk in skipped if pk is not None])
+        page = list(queue.values_list("pk", "required_skill_id", "customer__tier")[: limit - assigned])
+        progress = (assigned, len(skipped))
+        for ticket_id, skill_id, tier in page:
+            if skill_id in skipped:
                 continue
-            agent = _take_seat(team.pk, skill_id, vip=tier == Customer.Tier.VIP)
-            if agent is None:
-                skipped.add(skill_id)
-                if skill_id is None:
-                    break  # nobody in the team has a seat
-                continue
-            services.update_ticket(ticket=ticket, changes={"assignee": agent}, reason="routing")
-            assigned += 1
+            with transaction.atomic():
+                ticket = Ticket.objects.select_for_update(skip_locked=True).filter(
+                    pk=ticket_id, assignee=None, status__in=LOAD_STATUSES
+                ).first()
+                if ticket is None:
+                    continue  # someone else is at it
+                agent = _take_seat(team.pk, skill_id, vip=tier == Customer.Tier.VIP)
+                if agent is None:
+                    if skill_id is None:
+                        return assigned  # nobody in the team has a seat
+                    skipped.add(skill_id)
+                    continue
+                services.update_ticket(ticket=ticket, changes={"assignee": agent}, reason="routing")
+                assigned += 1
+        if not page or assigned >= limit or (assigned, len(skipped)) == progress:
+            break
     return assigned
 
 
@@ -259,7 +291,7 @@ def set_presence(*, agent: Agent, presence: str, actor: AbstractBaseUser | None 
         before = agent.presence
         agent = org_services.set_presence(agent=agent, presence=presence)
         if presence == Agent.Presence.OFFLINE and before != presence:
-            for ticket in untouched(agent).select_for_update(skip_locked=True):
+            for ticket in untouched(agent).order_by("pk").select_for_update(of=("self",)):
                 services.update_ticket(ticket=ticket, changes={"assignee": None}, actor=actor, reason="offline")
                 transaction.on_commit(lambda team=ticket.team: team and assign_waiting(team), robust=True)
     if presence == Agent.Presence.ONLINE and before != presence:
@@ -268,11 +300,11 @@ def set_presence(*, agent: Agent, presence: str, actor: AbstractBaseUser | None 
 
 
 def untouched(agent: Agent) -> QuerySet[Ticket]:
-    """The agent's open conversations they have not yet answered in public."""
-    replied = Message.objects.filter(
-        ticket=OuterRef("pk"), author_agent=agent, author_kind=Message.AuthorKind.AGENT, is_internal=False
-    )
-    return Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).exclude(Exists(replied))
+    """The agent's new or open tickets nobody has answered in public yet.
+
+    A conversation under way (answered, by them or a colleague before them) stays with the agent.
+    """
+    return Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES, first_response_at=None)
 
 
 def claim_ticket(*, ticket: Ticket, agent: Agent, actor: AbstractBaseUser | None = None) -> Ticket:
@@ -285,4 +317,8 @@ def claim_ticket(*, ticket: Ticket, agent: Agent, actor: AbstractBaseUser | None
             if locked.assignee_id == agent.pk:
                 return locked
             raise DomainError("already_assigned", _("Someone else has this ticket already."))
+        if locked.status in LOAD_STATUSES and not has_seat(agent):
+            raise DomainError(
+                "no_capacity", _("You hold as many conversations as you may (%d); finish one first.") % agent.max_concurrent
+            )
         return services.update_ticket(ticket=locked, changes={"assignee": agent}, actor=actor, reason="claimed")

@@ -17,7 +17,7 @@ from helpdesk.errors import DomainError
 CONFLICT_CODES = frozenset(
     {
         "illegal_transition", "ticket_closed", "idempotency_conflict", "in_progress", "duplicate", "already_escalated",
-        "not_escalated", "already_assigned", "already_submitted", "already_disputed", "acknowledged", "disputed", "resolved", "not_disputed",
+        "not_escalated", "already_assigned", "no_capacity", "complaint_closed", "already_submitted", "already_disputed", "acknowledged", "disputed", "resolved", "not_disputed",
     }
 )
 

@@ -10,6 +10,7 @@ from django.core import signing
 from django.urls import reverse
 
 from helpdesk import webhooks
+from helpdesk.errors import DomainError
 from helpdesk.models import Notification, WebhookDelivery, WebhookEndpoint
 from tickets import csat, services
 from tickets.models import Complaint, Csat, CsatSurvey, Message, Ticket
@@ -44,8 +45,8 @@ def test_solving_emails_the_customer_a_link_in_their_language(ticket, mailoutbox
     [mail] = mailoutbox
     assert mail.to == [ticket.customer.email]
     assert ticket.reference in mail.subject and "Rate" in mail.subject  # English, as the customer prefers
-    path = LINK.search(mail.body).group(1)
-    assert path == csat.survey_path(survey)
+    token = LINK.search(mail.body).group(1).split("/")[2]
+    assert csat.survey_for_token(token) == survey  # (the token carries its signing time: compare what it names)
     assert not ticket.messages.filter(author_kind=Message.AuthorKind.SYSTEM).exists()
 
 
@@ -146,7 +147,7 @@ def test_a_used_link_shows_a_clear_page_and_counts_once(ticket, django_capture_o
     path = solve(ticket, django_capture_on_commit_callbacks)
     assert client.post(path, {"stars": "5"}).status_code == 200
     again = client.post(path, {"stars": "1"})
-    assert again.status_code == 410 and "answered already" in again.content.decode()
+    assert again.status_code == 410 and "此调查已提交过" in again.content.decode()
     assert client.get(path).status_code == 410
     assert Csat.objects.get(ticket=ticket).stars == 5 and not Complaint.objects.exists()
 
@@ -169,7 +170,7 @@ def test_an_expired_link_shows_a_clear_page(ticket, django_capture_on_commit_cal
         assert client.get(path).status_code == 200
     with time_machine.travel("2026-05-08 10:00:01+08:00", tick=False):
         response = client.get(path)
-        assert response.status_code == 410 and "expired" in response.content.decode()
+        assert response.status_code == 410 and "此链接已过期" in response.content.decode()  # the default language
         assert client.post(path, {"stars": "5"}).status_code == 410
     assert not Csat.objects.exists()
 
@@ -189,7 +190,7 @@ def test_a_tampered_link_is_refused_with_400(ticket, django_capture_on_commit_ca
     path = reverse("csat-survey", args=[mangle(token)])
     assert client.get(path).status_code == 400
     response = client.post(path, {"stars": "1"})
-    assert response.status_code == 400 and "not valid" in response.content.decode()
+    assert response.status_code == 400 and "此链接无效" in response.content.decode()
     assert not Csat.objects.exists()
 
 
@@ -293,3 +294,43 @@ def test_the_rating_list_is_read_only_and_scoped(client, alice, bob, complaint):
     assert client.post(reverse("admin:tickets_csat_change", args=[complaint.csat.pk]), {"stars": "5"}).status_code == 403
     client.force_login(bob.user)
     assert complaint.ticket.reference not in client.get(reverse("admin:tickets_csat_changelist")).content.decode()
+
+
+# --- found in review ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_complaint(support_team, alice, lena):
+    from ..factories import TicketFactory
+
+    ticket = TicketFactory(team=support_team, assignee=alice, status="solved", customer=CustomerFactory(language="en"))
+    rating = csat.record_rating(ticket=ticket, stars=1, comment="bad", source=Csat.Source.API)
+    complaint = Complaint.objects.get(csat=rating)
+    csat.close_complaint(complaint=complaint, root_cause="attitude", outcome="Coached the agent", actor=lena.user)
+    return complaint
+
+
+def test_a_closed_complaint_is_shown_but_not_saved_again_in_the_admin(client, lena, closed_complaint):
+    client.force_login(lena.user)
+    url = reverse("admin:tickets_complaint_change", args=[closed_complaint.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"_save": "Save"}).status_code == 403
+    assert client.post(url, {"close": "on", "root_cause": "process", "outcome": "x", "_save": "Save"}).status_code == 403
+    closed_complaint.refresh_from_db()
+    assert (closed_complaint.root_cause, closed_complaint.outcome) == ("attitude", "Coached the agent")
+
+
+def test_findings_of_a_closed_complaint_cannot_be_overwritten(closed_complaint):
+    with pytest.raises(DomainError) as refused:
+        csat.record_complaint_findings(complaint=closed_complaint, root_cause="", outcome="")
+    assert refused.value.code == "complaint_closed"
+
+
+def test_a_rating_stays_with_the_team_it_counts_for(support_team, billing_team, alice, lena, bob):
+    from ..factories import TicketFactory
+
+    ticket = TicketFactory(team=support_team, assignee=alice, status="solved")
+    csat.record_rating(ticket=ticket, stars=4, source=Csat.Source.API)
+    services.update_ticket(ticket=ticket, changes={"team": billing_team, "assignee": None})
+    assert not csat.ratings_visible_to(bob.user).exists()
+    assert csat.ratings_visible_to(lena.user).exists() and csat.ratings_visible_to(alice.user).exists()

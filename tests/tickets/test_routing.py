@@ -389,3 +389,69 @@ def test_administrators_edit_routing_rules_in_the_admin_with_clear_errors(client
     made = RoutingRule.objects.get(name="night")
     assert (made.weekdays, made.channels) == ([6, 7], ["web_chat"])
     assert made.history.count() == 1
+
+
+# --- found in review ----------------------------------------------------------------------
+
+
+def test_a_ticket_anyone_can_take_is_not_starved_by_a_backlog_nobody_can_take(support_team):
+    from ..factories import TicketFactory
+
+    agent = online(support_team, "agent")
+    rare = SkillFactory(code="japanese")
+    old = datetime.now(tz=SHANGHAI) - timedelta(hours=2)
+    for n in range(routing.QUEUE_BATCH + 5):
+        TicketFactory(team=support_team, required_skill=rare, created_at=old + timedelta(seconds=n))
+    plain = TicketFactory(team=support_team)
+    routing.assign_all_waiting()
+    assert Ticket.objects.get(pk=plain.pk).assignee == agent
+
+
+def test_a_claim_counts_against_the_agents_capacity(support_team, alice):
+    Agent.objects.filter(pk=alice.pk).update(max_concurrent=1)
+    alice.refresh_from_db()
+    routing.claim_ticket(ticket=chat(team=support_team), agent=alice)
+    with pytest.raises(DomainError) as refused:
+        routing.claim_ticket(ticket=chat(team=support_team), agent=alice)
+    assert refused.value.code == "no_capacity"
+
+
+def test_going_offline_keeps_a_conversation_a_colleague_already_answered(support_team, lena, django_capture_on_commit_callbacks):
+    leaving = online(support_team, "leaving")
+    ticket = chat(team=support_team)
+    services.post_message(ticket=ticket, author_kind="agent", agent=lena, body="我们正在处理")
+    services.assign_ticket(ticket=ticket, agent=leaving)  # lena hands it over
+    with django_capture_on_commit_callbacks(execute=True):
+        routing.set_presence(agent=leaving, presence=Agent.Presence.OFFLINE)
+    assert Ticket.objects.get(pk=ticket.pk).assignee == leaving
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_going_offline_while_a_customer_writes_still_hands_the_ticket_back(support_team):
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite runs one writer at a time)")
+    rule(support_team)
+    leaving = online(support_team, "leaving")
+    ticket = chat()
+    assert ticket.assignee == leaving
+    locked = threading.Event()
+
+    def customer_writes():  # as post_message does: the ticket row locked for a moment
+        try:
+            with transaction.atomic():
+                Ticket.objects.select_for_update().get(pk=ticket.pk)
+                locked.set()
+                threading.Event().wait(0.5)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=customer_writes)
+    writer.start()
+    locked.wait(5)
+    routing.set_presence(agent=leaving, presence=Agent.Presence.OFFLINE)  # waits for the lock, skips nothing
+    writer.join()
+    assert Ticket.objects.get(pk=ticket.pk).assignee is None
