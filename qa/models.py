@@ -196,6 +196,7 @@ class Review(models.Model):
         indexes = [
             models.Index(fields=["inspector", "status"], name="review_inspector_queue_idx"),
             models.Index(fields=["agent", "-submitted_at"], name="review_agent_idx"),
+            models.Index(fields=["submitted_at"], name="review_submitted_idx", condition=models.Q(submitted_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["run", "ticket"], name="review_once_per_run_and_ticket"),

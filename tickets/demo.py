@@ -258,6 +258,7 @@ def _seed_batch(count: int, *, rng: random.Random, days: int, customer_ids: list
             created_at=created,
             updated_at=last_at,
             first_response_at=replies[0] if replies else None,
+            public_replies=len(replies),
             last_customer_message_at=max(at for kind, at, _, _ in thread if kind == "customer"),
             solved_at=last_at if status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED) else None,
             closed_at=last_at + timedelta(days=4) if status == Ticket.Status.CLOSED else None,

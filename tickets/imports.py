@@ -29,7 +29,7 @@ from .models import Category, Csat, Message, SlaClock, Ticket
 BATCH_SIZE = 500
 TICKET_FIELDS = [
     "subject", "channel", "category", "priority", "status", "team", "assignee", "customer", "created_at",
-    "updated_at", "first_response_at", "last_customer_message_at", "solved_at", "closed_at",
+    "updated_at", "first_response_at", "last_customer_message_at", "solved_at", "closed_at", "public_replies", "reopens",
 ]
 
 
@@ -302,6 +302,11 @@ class _Importer:
         ticket.last_customer_message_at = from_customer[-1] if from_customer else None
         ticket.solved_at = solved[-1] if solved and status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED) else None
         ticket.closed_at = closed[-1] if closed and status == Ticket.Status.CLOSED else None
+        ticket.public_replies = len(replies)
+        ticket.reopens = sum(
+            1 for before, after in zip(events, events[1:], strict=False)
+            if before["status"] == Ticket.Status.SOLVED and after["status"] not in (Ticket.Status.SOLVED, Ticket.Status.CLOSED)
+        )
 
     def _messages(self, batch: list[tuple[int, dict[str, Any]]], tickets: dict[str, Ticket]) -> None:
         ids = [t.pk for t in tickets.values()]

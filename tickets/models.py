@@ -143,6 +143,9 @@ class Ticket(models.Model):
     # new and open. Calendar seconds up to the last status change, for reports.
     requester_wait_seconds = models.PositiveIntegerField(_("requester wait (s)"), default=0, editable=False)
     agent_work_seconds = models.PositiveIntegerField(_("agent work time (s)"), default=0, editable=False)
+    # For first-contact resolution and the reopen rate (docs/metrics.md): kept by the services.
+    public_replies = models.PositiveIntegerField(_("public agent replies"), default=0, editable=False)
+    reopens = models.PositiveIntegerField(_("times reopened"), default=0, editable=False)
 
     # updated_at is recorded too: excluding a field makes simple-history re-read it on save.
     history = AuditedRecords(m2m_fields=[tags])
@@ -180,6 +183,8 @@ class Ticket(models.Model):
                 name="ticket_load_idx",
                 condition=models.Q(status__in=["new", "open"]),
             ),
+            # Reports count tickets by when they were last solved.
+            models.Index(fields=["solved_at"], name="ticket_solved_idx", condition=models.Q(solved_at__isnull=False)),
             # The auto-close sweep reads only solved tickets, by when they were solved.
             models.Index(
                 fields=["solved_at"],
@@ -569,6 +574,7 @@ class SlaClock(models.Model):
                 condition=models.Q(fulfilled_at__isnull=True, stopped_at__isnull=True, paused_at__isnull=True),
             ),
             models.Index(fields=["breached_at"], name="sla_clock_breached_idx", condition=models.Q(breached_at__isnull=False)),
+            models.Index(fields=["fulfilled_at"], name="sla_clock_fulfilled_idx", condition=models.Q(fulfilled_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -614,6 +620,7 @@ class Escalation(models.Model):
         verbose_name = _("escalation")
         verbose_name_plural = _("escalations")
         ordering = ["ticket", "created_at", "id"]
+        indexes = [models.Index(fields=["created_at"], name="escalation_created_idx")]
         constraints = [
             models.UniqueConstraint(fields=["clock", "level"], name="escalation_once_per_clock_level", condition=models.Q(clock__isnull=False)),
             models.UniqueConstraint(

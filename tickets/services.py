@@ -69,6 +69,7 @@ def _apply_status(ticket: Ticket, status: str, *, at: datetime) -> None:
         ticket.closed_at = at
     elif ticket.status == S.SOLVED:  # reopened
         ticket.solved_at = None
+        ticket.reopens += 1
     ticket.status = status
 
 
@@ -249,6 +250,7 @@ def post_message(
         if ticket.status in (S.PENDING, S.SOLVED):
             _apply_status(ticket, S.OPEN, at=now)
     elif message.is_public_agent_reply:
+        ticket.public_replies += 1
         if ticket.first_response_at is None:
             ticket.first_response_at = sent_at
             answered_first = True
@@ -271,7 +273,7 @@ def post_message(
     else:
         # Nothing an auditor cares about changed: bump updated_at without a history row.
         Ticket.objects.filter(pk=ticket.pk).update(
-            updated_at=now, last_customer_message_at=ticket.last_customer_message_at
+            updated_at=now, last_customer_message_at=ticket.last_customer_message_at, public_replies=ticket.public_replies
         )
     if notify:
         webhooks.emit("message.created", message_data(message))

@@ -1,0 +1,375 @@
+"""Operations reports: the numbers of docs/metrics.md, for a date range and filters.
+
+Every number is an aggregate over one indexed range of one table (tickets by created_at or
+solved_at, clocks by breached_at or fulfilled_at, ratings by rated_at, reviews by submitted_at),
+computed in SQL; only percentiles on SQLite, which has no percentile_cont, read the values
+into Python. Exact by construction: nothing is pre-summed, so nothing can drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    When,
+)
+from django.db.models.functions import Cast, ExtractHour, ExtractIsoWeekDay
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from helpdesk.errors import DomainError
+from helpdesk.models import Channel
+from helpdesk.queries import agent_of
+from helpdesk.roles import TEAM_LEAD, has_role, sees_everything
+
+from .models import Csat, Escalation, SlaClock, SlaMetric, Ticket
+
+MAX_DAYS = 400  # a range longer than this (plus its comparisons) is refused, not computed slowly
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Filters:
+    team: int | None = None
+    agent: int | None = None
+    channel: str | None = None
+    category: int | None = None
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # included
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        zone = timezone.get_current_timezone()
+        return (
+            datetime.combine(self.start, time.min, tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone),
+        )
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def year_ago(self) -> Period:
+        return Period(_year_before(self.start), _year_before(self.end))
+
+    def as_json(self) -> dict[str, str]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def period(start: date, end: date) -> Period:
+    if end < start:
+        raise DomainError("invalid", _("The range ends before it starts."), field="to")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise DomainError("invalid", _("A report covers at most %d days.") % MAX_DAYS, field="to")
+    return Period(start, end)
+
+
+# --- who may see what -----------------------------------------------------------------
+
+
+def allowed_filters(user: AbstractBaseUser | AnonymousUser, filters: Filters) -> Filters:
+    """The filters the user may ask for: everything for roles that see across teams; a team
+    lead their own teams (their team when they name none, if they lead one)."""
+    if sees_everything(user):
+        return filters
+    agent = agent_of(user) if user.is_authenticated and user.is_active else None
+    if agent is None or not has_role(user, TEAM_LEAD):
+        raise DomainError("forbidden", _("Reports are for team leads and administrators."))
+    teams = list(agent.teams.values_list("pk", flat=True))
+    if filters.team is None and len(teams) == 1:
+        return Filters(teams[0], filters.agent, filters.channel, filters.category)
+    if filters.team not in teams:
+        raise DomainError("forbidden_team", _("Choose one of the teams you lead."), field="team")
+    return filters
+
+
+# --- the numbers --------------------------------------------------------------------------
+
+
+def summary(*, start: date, end: date, filters: Filters = Filters()) -> dict[str, Any]:
+    """The report for the range, with the previous period (环比) and a year before (同比)."""
+    current = period(start, end)
+    now = numbers(current, filters)
+    previous = numbers(current.previous(), filters)
+    year_ago = numbers(current.year_ago(), filters)
+    now["rising_categories"] = _rising(now["_categories"], previous["_categories"])
+    for data in (now, previous, year_ago):
+        data.pop("_categories")
+    return {
+        **now,
+        "previous": previous,
+        "year_ago": year_ago,
+        "change": {"previous": _changes(now, previous), "year_ago": _changes(now, year_ago)},
+    }
+
+
+def numbers(span: Period, filters: Filters) -> dict[str, Any]:
+    """Every number of docs/metrics.md for one period."""
+    start, end = span.bounds
+    tickets = _tickets(filters)
+    created = tickets.filter(created_at__gte=start, created_at__lt=end)
+    solved = tickets.filter(solved_at__gte=start, solved_at__lt=end)
+
+    c = created.aggregate(
+        total=Count("pk"),
+        resolved=Count("pk", filter=Q(solved_at__lt=end)),
+        **{f"ch_{code}": Count("pk", filter=Q(channel=code)) for code in Channel.values},
+    )
+    s = solved.aggregate(
+        total=Count("pk"),
+        fcr=Count("pk", filter=Q(public_replies=1, reopens=0)),
+        reopened=Count("pk", filter=Q(reopens__gte=1)),
+    )
+    first_response = _seconds(
+        created.filter(first_response_at__isnull=False), F("first_response_at") - F("created_at")
+    )
+    resolution = _seconds(solved, F("solved_at") - F("created_at"))
+    handle = _handle(solved)
+    next_response = _seconds(
+        _clocks(filters).filter(metric=SlaMetric.NEXT_RESPONSE, fulfilled_at__gte=start, fulfilled_at__lt=end),
+        F("fulfilled_at") - F("started_at"),
+    )
+    categories = dict(
+        created.exclude(category=None).order_by().values_list("category__code").annotate(n=Count("pk"))
+    )
+    return {
+        "period": span.as_json(),
+        "tickets_created": c["total"],
+        "tickets_solved": s["total"],
+        "resolution_rate": _rate(c["resolved"], c["total"]),
+        "fcr_rate": _rate(s["fcr"], s["total"]),
+        "reopen_rate": _rate(s["reopened"], s["total"]),
+        "first_response_seconds": first_response,
+        "resolution_seconds": resolution,
+        "handle_seconds": handle,
+        "next_response_seconds": next_response,
+        "sla": _sla(filters, start, end),
+        "escalations": _escalations(filters, start, end),
+        "csat": _csat(filters, start, end),
+        "qa": _qa(filters, start, end),
+        "channels": {code: c[f"ch_{code}"] for code in Channel.values},
+        "hourly": _by(created, ExtractHour("created_at"), range(24)),
+        "weekdays": _by(created, ExtractIsoWeekDay("created_at"), range(1, 8)),
+        "top_categories": [
+            {"code": code, "count": n} for code, n in sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+        ],
+        "_categories": categories,
+    }
+
+
+def _tickets(filters: Filters) -> QuerySet[Ticket]:
+    return Ticket.objects.filter(**_ticket_filter(filters))
+
+
+def _ticket_filter(filters: Filters, prefix: str = "") -> dict[str, Any]:
+    wanted = {"team_id": filters.team, "assignee_id": filters.agent, "channel": filters.channel, "category_id": filters.category}
+    return {f"{prefix}{name}": value for name, value in wanted.items() if value is not None}
+
+
+def _clocks(filters: Filters) -> QuerySet[SlaClock]:
+    return SlaClock.objects.filter(**_ticket_filter(filters, "ticket__"))
+
+
+def _sla(filters: Filters, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    clocks = _clocks(filters)
+    breached = dict(
+        clocks.filter(breached_at__gte=start, breached_at__lt=end).order_by().values_list("metric").annotate(n=Count("pk"))
+    )
+    met = dict(
+        clocks.filter(fulfilled_at__gte=start, fulfilled_at__lt=end, breached_at=None)
+        .order_by()
+        .values_list("metric")
+        .annotate(n=Count("pk"))
+    )
+    return {
+        metric: {"met": met.get(metric, 0), "breached": breached.get(metric, 0),
+                 "attainment": _rate(met.get(metric, 0), met.get(metric, 0) + breached.get(metric, 0))}
+        for metric in SlaMetric.values
+    }
+
+
+def _escalations(filters: Filters, start: datetime, end: datetime) -> dict[str, int]:
+    rows = (
+        Escalation.objects.filter(created_at__gte=start, created_at__lt=end, **_ticket_filter(filters, "ticket__"))
+        .order_by()
+        .values_list("kind", "level")
+        .annotate(n=Count("pk"))
+    )
+    counts = {"0": 0, "1": 0, "2": 0, "3": 0, "manual": 0}
+    for kind, level, n in rows:
+        key = "manual" if kind == Escalation.Kind.MANUAL else str(level)
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def _csat(filters: Filters, start: datetime, end: datetime) -> dict[str, Any]:
+    wanted = {"team_id": filters.team, "agent_id": filters.agent, "ticket__channel": filters.channel,
+              "ticket__category_id": filters.category}
+    ratings = Csat.objects.filter(rated_at__gte=start, rated_at__lt=end, **{k: v for k, v in wanted.items() if v is not None})
+    r = ratings.aggregate(responses=Count("pk"), average=Avg("stars"), satisfied=Count("pk", filter=Q(stars__gte=4)))
+    return {
+        "responses": r["responses"],
+        "average": _two(r["average"]),
+        "satisfied_share": _rate(r["satisfied"], r["responses"]),
+    }
+
+
+def _qa(filters: Filters, start: datetime, end: datetime) -> dict[str, Any]:
+    from qa.models import Review
+
+    wanted = {"ticket__team_id": filters.team, "agent_id": filters.agent, "ticket__channel": filters.channel,
+              "ticket__category_id": filters.category}
+    reviews = Review.objects.filter(
+        submitted_at__gte=start, submitted_at__lt=end, calibration=None, score__isnull=False,
+        **{k: v for k, v in wanted.items() if v is not None},
+    )
+    r = reviews.aggregate(reviews=Count("pk"), average=Avg("score"))
+    return {"reviews": r["reviews"], "average_score": _two(r["average"])}
+
+
+def _by(queryset: QuerySet, part: Any, keys: Iterable[int]) -> list[int]:
+    counts = dict(queryset.annotate(part=part).order_by().values_list("part").annotate(n=Count("pk")))
+    return [counts.get(key, 0) for key in keys]
+
+
+def _rising(now: dict[str, int], before: dict[str, int]) -> list[dict[str, Any]]:
+    grown = [
+        {"code": code, "count": n, "previous": before.get(code, 0), "change": n - before.get(code, 0)}
+        for code, n in now.items()
+        if n > before.get(code, 0)
+    ]
+    return sorted(grown, key=lambda row: (-row["change"], row["code"]))[:TOP]
+
+
+HEADLINES = ("tickets_created", "tickets_solved", "resolution_rate", "fcr_rate", "reopen_rate")
+
+
+def _changes(now: dict[str, Any], before: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {name: _growth(now[name], before[name]) for name in HEADLINES}
+    out["first_response_mean"] = _growth(now["first_response_seconds"]["mean"], before["first_response_seconds"]["mean"])
+    out["csat_average"] = _growth(now["csat"]["average"], before["csat"]["average"])
+    return out
+
+
+def _growth(now: Any, before: Any) -> float | None:
+    if now is None or not before:
+        return None
+    return round((float(now) - float(before)) / float(before), 4)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _two(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+# --- durations ---------------------------------------------------------------------------
+
+
+class _Percentile(Aggregate):
+    """PostgreSQL's percentile_cont: linear interpolation, as docs/metrics.md defines."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
+        super().__init__(expression, percentile=percentile, **extra)
+
+
+def _seconds(queryset: QuerySet, duration: Any) -> dict[str, Any]:
+    """Mean, median and p90 of a duration, in whole seconds, and how many were counted."""
+    wrapped = ExpressionWrapper(duration, output_field=DurationField())
+    if connection.vendor == "postgresql":
+        seconds = _EpochSeconds(wrapped)
+        r = queryset.aggregate(
+            count=Count("pk"), mean=Avg(seconds), median=_Percentile(seconds, 0.5), p90=_Percentile(seconds, 0.9)
+        )
+        return _rounded(r["count"], r["mean"], r["median"], r["p90"])
+    values = sorted(d.total_seconds() for d in queryset.annotate(d=wrapped).values_list("d", flat=True))
+    return _from_values(values)
+
+
+class _EpochSeconds(Func):
+    """EXTRACT(EPOCH FROM interval): an interval as seconds."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
+def _handle(solved: QuerySet[Ticket]) -> dict[str, Any]:
+    """Agent work time where known, else first reply to solve (docs/metrics.md)."""
+    if connection.vendor == "postgresql":
+        replied = _EpochSeconds(ExpressionWrapper(F("solved_at") - F("first_response_at"), output_field=DurationField()))
+        seconds = Case(
+            When(agent_work_seconds__gt=0, then=Cast("agent_work_seconds", FloatField())), default=replied,
+            output_field=FloatField(),
+        )
+        rows = solved.filter(Q(agent_work_seconds__gt=0) | Q(first_response_at__isnull=False))
+        r = rows.aggregate(
+            count=Count("pk"), mean=Avg(seconds), median=_Percentile(seconds, 0.5), p90=_Percentile(seconds, 0.9)
+        )
+        return _rounded(r["count"], r["mean"], r["median"], r["p90"])
+    values = sorted(
+        float(work) if work > 0 else (solved_at - replied).total_seconds()
+        for work, solved_at, replied in solved.values_list("agent_work_seconds", "solved_at", "first_response_at")
+        if work > 0 or replied is not None
+    )
+    return _from_values(values)
+
+
+def _from_values(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return _rounded(0, None, None, None)
+    return _rounded(len(values), sum(values) / len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Linear interpolation at position p·(n−1), as percentile_cont."""
+    position = p * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _rounded(count: int, mean: float | None, median: float | None, p90: float | None) -> dict[str, Any]:
+    def whole(value: float | None) -> int | None:
+        return None if value is None else int(Decimal(str(value)).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+    return {"count": count, "mean": whole(mean), "median": whole(median), "p90": whole(p90)}
+
