@@ -381,6 +381,7 @@ class TicketAdmin(AuditedAdmin):
     def get_urls(self) -> list:
         return [
             *admin_live.live_urls(),
+            *admin_reports.report_urls(),
             path(
                 "<path:object_id>/reply/",
                 self.admin_site.admin_view(self.reply_view),
@@ -430,4 +431,4 @@ class TicketAdmin(AuditedAdmin):
 
 
 # Registered in their own modules, imported here so the admin finds them.
-from . import admin_autoreplies, admin_csat, admin_live, admin_routing  # noqa: E402, F401
+from . import admin_autoreplies, admin_csat, admin_live, admin_reports, admin_routing  # noqa: E402, F401

@@ -631,3 +631,35 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket.reference} L{self.level}"
+
+
+class ReportSubscription(models.Model):
+    """Who gets the weekly or monthly operations report by email, for which team (or all)."""
+
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly", _("Weekly (Monday, for the week before)")
+        MONTHLY = "monthly", _("Monthly (the 1st, for the month before)")
+
+    name = models.CharField(_("name"), max_length=100)
+    frequency = models.CharField(_("frequency"), max_length=10, choices=Frequency.choices)
+    recipients = models.TextField(_("recipients"), help_text=_("Email addresses, one per line."))
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("team"),
+        help_text=_("Empty: the whole support centre."),
+    )
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
+    is_active = models.BooleanField(_("active"), default=True)
+    last_period_sent = models.DateField(
+        _("last period sent"), null=True, blank=True, editable=False,
+        help_text=_("The first day of the last period reported: a period is never sent twice."),
+    )
+
+    history = AuditedRecords()
+
+    class Meta:
+        verbose_name = _("report subscription")
+        verbose_name_plural = _("report subscriptions")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
