@@ -73,5 +73,5 @@ class Migration(migrations.Migration):
                 'ordering': ['name'],
             },
         ),
-            migrations.RunPython(grant, migrations.RunPython.noop),
+        migrations.RunPython(grant, migrations.RunPython.noop),
     ]
