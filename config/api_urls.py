@@ -13,6 +13,7 @@ from helpdesk.api.views import (
 )
 from qa.api.views import QaReportView, ReviewViewSet, SampleRunViewSet
 from tickets.api.csat import ComplaintViewSet, CsatViewSet
+from tickets.api.reports import SummaryView
 from tickets.api.views import (
     CustomerTicketsView,
     ImportTicketsView,
@@ -37,6 +38,7 @@ router.register("complaints", ComplaintViewSet, basename="complaint")
 urlpatterns = [
     path("me", WhoAmIView.as_view(), name="whoami"),
     path("qa/report", QaReportView.as_view(), name="qa-report"),
+    path("reports/summary", SummaryView.as_view(), name="reports-summary"),
     path("messages/ingest", IngestView.as_view(), name="message-ingest"),
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
     path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),

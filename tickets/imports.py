@@ -331,13 +331,18 @@ class _Importer:
 
     def _csat(self, batch: list[tuple[int, dict[str, Any]]], tickets: dict[str, Ticket]) -> None:
         ratings = [
-            Csat(ticket_id=tickets[d["external_id"]].pk, stars=d["csat"]["stars"], comment=d["csat"]["comment"], rated_at=d["csat"]["at"])
+            Csat(
+                ticket_id=ticket.pk, stars=d["csat"]["stars"], comment=d["csat"]["comment"], rated_at=d["csat"]["at"],
+                source=Csat.Source.IMPORT, team_id=ticket.team_id, agent_id=ticket.assignee_id,  # whom it counts for
+            )
             for _, d in batch
             if d["csat"]
+            for ticket in [tickets[d["external_id"]]]
         ]
         if ratings:
             Csat.objects.bulk_create(
-                ratings, update_conflicts=True, unique_fields=["ticket"], update_fields=["stars", "comment", "rated_at"]
+                ratings, update_conflicts=True, unique_fields=["ticket"],
+                update_fields=["stars", "comment", "rated_at", "team", "agent"],
             )
 
 

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -101,17 +102,18 @@ def period(start: date, end: date) -> Period:
 
 def allowed_filters(user: AbstractBaseUser | AnonymousUser, filters: Filters) -> Filters:
     """The filters the user may ask for: everything for roles that see across teams; a team
-    lead their own teams (their team when they name none, if they lead one)."""
+    lead their own teams (their team when they name none, if they lead one). PermissionDenied
+    otherwise."""
     if sees_everything(user):
         return filters
     agent = agent_of(user) if user.is_authenticated and user.is_active else None
     if agent is None or not has_role(user, TEAM_LEAD):
-        raise DomainError("forbidden", _("Reports are for team leads and administrators."))
+        raise PermissionDenied(_("Reports are for team leads and administrators."))
     teams = list(agent.teams.values_list("pk", flat=True))
     if filters.team is None and len(teams) == 1:
         return Filters(teams[0], filters.agent, filters.channel, filters.category)
     if filters.team not in teams:
-        raise DomainError("forbidden_team", _("Choose one of the teams you lead."), field="team")
+        raise PermissionDenied(_("Choose one of the teams you lead."))
     return filters
 
 
