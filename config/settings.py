@@ -314,6 +314,13 @@ _beat = {
         beat_crontab("purge_idempotency_keys", "17 4 * * *"),
         3600,
     ),
+    # Email the weekly and monthly operations reports that are due (each period once; a day
+    # missed is caught up the next). Daily at 07:00 local time: https://crontab.guru/#0_7_*_*_*
+    "send-report-emails": (
+        "tickets.send_report_emails",
+        beat_crontab("send_report_emails", "0 7 * * *"),
+        23 * 3600,
+    ),
 }
 CELERY_BEAT_SCHEDULE = {
     key: {"task": task, "schedule": schedule, "options": {"expires": expires}}

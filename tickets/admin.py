@@ -374,8 +374,10 @@ class TicketAdmin(AuditedAdmin):
         }
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if may_watch(request.user):  # team leads and administrators: the link to the live view
+        if may_watch(request.user):  # team leads and administrators: the links to their pages
             extra_context = {**(extra_context or {}), "live_view_url": reverse("admin:live-view")}
+        if admin_reports.may_see_reports(request.user):
+            extra_context = {**(extra_context or {}), "reports_url": reverse("admin:reports-dashboard")}
         return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list:
@@ -431,4 +433,11 @@ class TicketAdmin(AuditedAdmin):
 
 
 # Registered in their own modules, imported here so the admin finds them.
-from . import admin_autoreplies, admin_csat, admin_live, admin_reports, admin_routing  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    admin_autoreplies,
+    admin_csat,
+    admin_live,
+    admin_report_mail,
+    admin_reports,
+    admin_routing,
+)

@@ -16,7 +16,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -102,18 +101,18 @@ def period(start: date, end: date) -> Period:
 
 def allowed_filters(user: AbstractBaseUser | AnonymousUser, filters: Filters) -> Filters:
     """The filters the user may ask for: everything for roles that see across teams; a team
-    lead their own teams (their team when they name none, if they lead one). PermissionDenied
-    otherwise."""
+    lead their own teams (their team when they name none, if they lead one). DomainError
+    `forbidden` (no right to reports) or `forbidden_team` otherwise: the API answers 403."""
     if sees_everything(user):
         return filters
     agent = agent_of(user) if user.is_authenticated and user.is_active else None
     if agent is None or not has_role(user, TEAM_LEAD):
-        raise PermissionDenied(_("Reports are for team leads and administrators."))
+        raise DomainError("forbidden", _("Reports are for team leads and administrators."))
     teams = list(agent.teams.values_list("pk", flat=True))
     if filters.team is None and len(teams) == 1:
         return Filters(teams[0], filters.agent, filters.channel, filters.category)
     if filters.team not in teams:
-        raise PermissionDenied(_("Choose one of the teams you lead."))
+        raise DomainError("forbidden_team", _("Choose one of the teams you lead."), field="team")
     return filters
 
 

@@ -54,3 +54,7 @@ def check_sla_clock_task(clock_id: int) -> None:
 def assign_waiting_tickets_task() -> int:
     """The safety net under routing's own triggers (an agent online, a seat freed, a capacity raised)."""
     return routing.assign_all_waiting()
+
+
+# Tasks kept in their own modules; Celery's autodiscovery loads only this one.
+from . import tasks_reports  # noqa: E402, F401

@@ -21,6 +21,9 @@ CONFLICT_CODES = frozenset(
     }
 )
 
+# Domain refusals about who is asking, not what they ask.
+FORBIDDEN_CODES = frozenset({"forbidden", "forbidden_team"})
+
 
 def _fields(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
@@ -47,7 +50,11 @@ def error_response(code: str, message: str, status_code: int, fields: dict | Non
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        status_code = status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+        status_code = (
+            status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES
+            else status.HTTP_403_FORBIDDEN if exc.code in FORBIDDEN_CODES
+            else status.HTTP_400_BAD_REQUEST
+        )
         fields = {exc.field: [exc.message]} if exc.field else {}
         return error_response(exc.code, exc.message, status_code, fields)
     if isinstance(exc, DjangoValidationError):
