@@ -183,8 +183,19 @@ class Ticket(models.Model):
                 name="ticket_load_idx",
                 condition=models.Q(status__in=["new", "open"]),
             ),
-            # Reports count tickets by when they were last solved.
-            models.Index(fields=["solved_at"], name="ticket_solved_idx", condition=models.Q(solved_at__isnull=False)),
+            # Reports read a range of tickets by when they were made or last solved; on PostgreSQL
+            # these carry every column a report reads, so the range is read from the index alone.
+            models.Index(
+                fields=["created_at"], name="ticket_report_created_idx",
+                include=["solved_at", "first_response_at", "channel", "category", "team", "assignee"],
+            ),
+            models.Index(
+                fields=["solved_at"], name="ticket_report_solved_idx", condition=models.Q(solved_at__isnull=False),
+                include=[
+                    "created_at", "first_response_at", "agent_work_seconds", "public_replies", "reopens",
+                    "channel", "category", "team", "assignee",
+                ],
+            ),
             # The auto-close sweep reads only solved tickets, by when they were solved.
             models.Index(
                 fields=["solved_at"],

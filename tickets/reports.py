@@ -9,7 +9,6 @@ into Python. Exact by construction: nothing is pre-summed, so nothing can drift.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -137,34 +136,41 @@ def summary(*, start: date, end: date, filters: Filters = Filters()) -> dict[str
 
 
 def numbers(span: Period, filters: Filters) -> dict[str, Any]:
-    """Every number of docs/metrics.md for one period."""
+    """Every number of docs/metrics.md for one period.
+
+    One pass over each range: the tickets created (two: totals, then by hour, weekday and
+    category), the tickets solved, the clocks decided, the escalations, ratings and reviews.
+    """
     start, end = span.bounds
     tickets = _tickets(filters)
     created = tickets.filter(created_at__gte=start, created_at__lt=end)
     solved = tickets.filter(solved_at__gte=start, solved_at__lt=end)
+    answered = Q(first_response_at__isnull=False)
+    first_response = Duration("first_response", F("first_response_at") - F("created_at"), answered)
+    resolution = Duration("resolution", F("solved_at") - F("created_at"))
+    handle = Duration("handle", _handle_seconds(), Q(agent_work_seconds__gt=0) | answered, seconds=True)
 
     c = created.aggregate(
         total=Count("pk"),
         resolved=Count("pk", filter=Q(solved_at__lt=end)),
         **{f"ch_{code}": Count("pk", filter=Q(channel=code)) for code in Channel.values},
+        **first_response.aggregates(),
     )
     s = solved.aggregate(
         total=Count("pk"),
         fcr=Count("pk", filter=Q(public_replies=1, reopens=0)),
         reopened=Count("pk", filter=Q(reopens__gte=1)),
+        **resolution.aggregates(),
+        **handle.aggregates(),
     )
-    first_response = _seconds(
-        created.filter(first_response_at__isnull=False), F("first_response_at") - F("created_at")
-    )
-    resolution = _seconds(solved, F("solved_at") - F("created_at"))
-    handle = _handle(solved)
-    next_response = _seconds(
-        _clocks(filters).filter(metric=SlaMetric.NEXT_RESPONSE, fulfilled_at__gte=start, fulfilled_at__lt=end),
-        F("fulfilled_at") - F("started_at"),
-    )
-    categories = dict(
-        created.exclude(category=None).order_by().values_list("category__code").annotate(n=Count("pk"))
-    )
+    hourly, weekdays, categories = [0] * 24, [0] * 7, {}
+    shape = created.annotate(hour=ExtractHour("created_at"), day=ExtractIsoWeekDay("created_at"))
+    for hour, day, code, n in shape.order_by().values_list("hour", "day", "category__code").annotate(n=Count("pk")):
+        hourly[hour] += n
+        weekdays[day - 1] += n
+        if code is not None:
+            categories[code] = categories.get(code, 0) + n
+    sla, next_response = _clocks_decided(filters, start, end)
     return {
         "period": span.as_json(),
         "tickets_created": c["total"],
@@ -172,17 +178,17 @@ def numbers(span: Period, filters: Filters) -> dict[str, Any]:
         "resolution_rate": _rate(c["resolved"], c["total"]),
         "fcr_rate": _rate(s["fcr"], s["total"]),
         "reopen_rate": _rate(s["reopened"], s["total"]),
-        "first_response_seconds": first_response,
-        "resolution_seconds": resolution,
-        "handle_seconds": handle,
+        "first_response_seconds": first_response.result(c, created),
+        "resolution_seconds": resolution.result(s, solved),
+        "handle_seconds": handle.result(s, solved),
         "next_response_seconds": next_response,
-        "sla": _sla(filters, start, end),
+        "sla": sla,
         "escalations": _escalations(filters, start, end),
         "csat": _csat(filters, start, end),
         "qa": _qa(filters, start, end),
         "channels": {code: c[f"ch_{code}"] for code in Channel.values},
-        "hourly": _by(created, ExtractHour("created_at"), range(24)),
-        "weekdays": _by(created, ExtractIsoWeekDay("created_at"), range(1, 8)),
+        "hourly": hourly,
+        "weekdays": weekdays,
         "top_categories": [
             {"code": code, "count": n} for code, n in sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
         ],
@@ -203,22 +209,22 @@ def _clocks(filters: Filters) -> QuerySet[SlaClock]:
     return SlaClock.objects.filter(**_ticket_filter(filters, "ticket__"))
 
 
-def _sla(filters: Filters, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
-    clocks = _clocks(filters)
-    breached = dict(
-        clocks.filter(breached_at__gte=start, breached_at__lt=end).order_by().values_list("metric").annotate(n=Count("pk"))
+def _clocks_decided(filters: Filters, start: datetime, end: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """SLA outcomes by metric, and next-response times, in one pass over the clocks decided."""
+    breached = Q(breached_at__gte=start, breached_at__lt=end)
+    fulfilled = Q(fulfilled_at__gte=start, fulfilled_at__lt=end)
+    clocks = _clocks(filters).filter(breached | fulfilled)
+    rows = clocks.order_by().values("metric").annotate(
+        breached=Count("pk", filter=breached), met=Count("pk", filter=fulfilled & Q(breached_at=None))
     )
-    met = dict(
-        clocks.filter(fulfilled_at__gte=start, fulfilled_at__lt=end, breached_at=None)
-        .order_by()
-        .values_list("metric")
-        .annotate(n=Count("pk"))
-    )
-    return {
-        metric: {"met": met.get(metric, 0), "breached": breached.get(metric, 0),
-                 "attainment": _rate(met.get(metric, 0), met.get(metric, 0) + breached.get(metric, 0))}
-        for metric in SlaMetric.values
-    }
+    outcomes = {row["metric"]: row for row in rows}
+    sla = {}
+    for metric in SlaMetric.values:
+        met, late = outcomes.get(metric, {}).get("met", 0), outcomes.get(metric, {}).get("breached", 0)
+        sla[metric] = {"met": met, "breached": late, "attainment": _rate(met, met + late)}
+    replies = Duration("next", F("fulfilled_at") - F("started_at"), fulfilled)
+    answered = clocks.filter(metric=SlaMetric.NEXT_RESPONSE)
+    return sla, replies.result(answered.aggregate(**replies.aggregates()), answered)
 
 
 def _escalations(filters: Filters, start: datetime, end: datetime) -> dict[str, int]:
@@ -258,11 +264,6 @@ def _qa(filters: Filters, start: datetime, end: datetime) -> dict[str, Any]:
     )
     r = reviews.aggregate(reviews=Count("pk"), average=Avg("score"))
     return {"reviews": r["reviews"], "average_score": _two(r["average"])}
-
-
-def _by(queryset: QuerySet, part: Any, keys: Iterable[int]) -> list[int]:
-    counts = dict(queryset.annotate(part=part).order_by().values_list("part").annotate(n=Count("pk")))
-    return [counts.get(key, 0) for key in keys]
 
 
 def _rising(now: dict[str, int], before: dict[str, int]) -> list[dict[str, Any]]:
@@ -307,24 +308,11 @@ class _Percentile(Aggregate):
     """PostgreSQL's percentile_cont: linear interpolation, as docs/metrics.md defines."""
 
     function = "PERCENTILE_CONT"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
     output_field = FloatField()
 
     def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
         super().__init__(expression, percentile=percentile, **extra)
-
-
-def _seconds(queryset: QuerySet, duration: Any) -> dict[str, Any]:
-    """Mean, median and p90 of a duration, in whole seconds, and how many were counted."""
-    wrapped = ExpressionWrapper(duration, output_field=DurationField())
-    if connection.vendor == "postgresql":
-        seconds = _EpochSeconds(wrapped)
-        r = queryset.aggregate(
-            count=Count("pk"), mean=Avg(seconds), median=_Percentile(seconds, 0.5), p90=_Percentile(seconds, 0.9)
-        )
-        return _rounded(r["count"], r["mean"], r["median"], r["p90"])
-    values = sorted(d.total_seconds() for d in queryset.annotate(d=wrapped).values_list("d", flat=True))
-    return _from_values(values)
 
 
 class _EpochSeconds(Func):
@@ -334,25 +322,55 @@ class _EpochSeconds(Func):
     output_field = FloatField()
 
 
-def _handle(solved: QuerySet[Ticket]) -> dict[str, Any]:
-    """Agent work time where known, else first reply to solve (docs/metrics.md)."""
-    if connection.vendor == "postgresql":
-        replied = _EpochSeconds(ExpressionWrapper(F("solved_at") - F("first_response_at"), output_field=DurationField()))
-        seconds = Case(
-            When(agent_work_seconds__gt=0, then=Cast("agent_work_seconds", FloatField())), default=replied,
-            output_field=FloatField(),
-        )
-        rows = solved.filter(Q(agent_work_seconds__gt=0) | Q(first_response_at__isnull=False))
-        r = rows.aggregate(
-            count=Count("pk"), mean=Avg(seconds), median=_Percentile(seconds, 0.5), p90=_Percentile(seconds, 0.9)
-        )
-        return _rounded(r["count"], r["mean"], r["median"], r["p90"])
-    values = sorted(
-        float(work) if work > 0 else (solved_at - replied).total_seconds()
-        for work, solved_at, replied in solved.values_list("agent_work_seconds", "solved_at", "first_response_at")
-        if work > 0 or replied is not None
+def _handle_seconds() -> Any:
+    """Agent work time where known, else first reply to solve (docs/metrics.md), as seconds."""
+    replied = _EpochSeconds(ExpressionWrapper(F("solved_at") - F("first_response_at"), output_field=DurationField()))
+    return Case(
+        When(agent_work_seconds__gt=0, then=Cast("agent_work_seconds", FloatField())), default=replied,
+        output_field=FloatField(),
     )
-    return _from_values(values)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Mean, median and p90 of a duration over the rows that have one, in whole seconds.
+
+    On PostgreSQL the figures join the aggregate of their range's one pass; SQLite, which has no
+    percentile_cont, reads the values and interpolates the same way.
+    """
+
+    name: str
+    expression: Any
+    condition: Q | None = None
+    seconds: bool = False  # the expression is seconds already (PostgreSQL only)
+
+    def aggregates(self) -> dict[str, Any]:
+        if connection.vendor != "postgresql":
+            return {}
+        value = self.expression if self.seconds else _EpochSeconds(ExpressionWrapper(self.expression, output_field=DurationField()))
+        only = {"filter": self.condition} if self.condition is not None else {}
+        return {
+            f"{self.name}_count": Count("pk", **only),
+            f"{self.name}_mean": Avg(value, **only),
+            f"{self.name}_median": _Percentile(value, 0.5, **only),
+            f"{self.name}_p90": _Percentile(value, 0.9, **only),
+        }
+
+    def result(self, aggregated: dict[str, Any], rows: QuerySet) -> dict[str, Any]:
+        if connection.vendor == "postgresql":
+            n = self.name
+            return _rounded(aggregated[f"{n}_count"], aggregated[f"{n}_mean"], aggregated[f"{n}_median"], aggregated[f"{n}_p90"])
+        if self.condition is not None:
+            rows = rows.filter(self.condition)
+        if self.name == "handle":
+            values = [
+                float(work) if work > 0 else (solved_at - replied).total_seconds()
+                for work, solved_at, replied in rows.values_list("agent_work_seconds", "solved_at", "first_response_at")
+            ]
+        else:
+            wrapped = ExpressionWrapper(self.expression, output_field=DurationField())
+            values = [d.total_seconds() for d in rows.annotate(d=wrapped).values_list("d", flat=True)]
+        return _from_values(sorted(values))
 
 
 def _from_values(values: list[float]) -> dict[str, Any]:
