@@ -103,7 +103,7 @@ def may_see_reports(user: Any) -> bool:
     try:
         reports.allowed_filters(user, reports.Filters())
     except DomainError as refused:
-        return refused.code != "forbidden"  # "forbidden_team": a lead of several teams must pick one
+        return refused.code != "no_reports"  # "forbidden_team": a lead of several teams must pick one
     return True
 
 

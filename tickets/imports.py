@@ -16,6 +16,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import serializers
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -227,6 +229,7 @@ class _Importer:
         clocks = sla.clocks_from_history([*new, *changed], now=timezone.now())
         SlaClock.objects.bulk_create([c for c in clocks if (c.ticket_id, c.metric) not in kept], batch_size=2000)
         self._messages(batch, tickets)
+        _count_replies([t.pk for t in matched])
         self._csat(batch, tickets)
         return len(new), len(matched)
 
@@ -302,11 +305,10 @@ class _Importer:
         ticket.last_customer_message_at = from_customer[-1] if from_customer else None
         ticket.solved_at = solved[-1] if solved and status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED) else None
         ticket.closed_at = closed[-1] if closed and status == Ticket.Status.CLOSED else None
-        ticket.public_replies = len(replies)
-        ticket.reopens = sum(
-            1 for before, after in zip(events, events[1:], strict=False)
-            if before["status"] == Ticket.Status.SOLVED and after["status"] not in (Ticket.Status.SOLVED, Ticket.Status.CLOSED)
-        )
+        # A re-import never lowers what the helpdesk counted since: replies are recounted from the
+        # stored messages once they are written (_count_replies), reopens keep the larger count.
+        ticket.public_replies = max(ticket.public_replies or 0, len(replies))
+        ticket.reopens = max(ticket.reopens or 0, _reopens(events, from_customer))
 
     def _messages(self, batch: list[tuple[int, dict[str, Any]]], tickets: dict[str, Ticket]) -> None:
         ids = [t.pk for t in tickets.values()]
@@ -344,6 +346,34 @@ class _Importer:
                 ratings, update_conflicts=True, unique_fields=["ticket"],
                 update_fields=["stars", "comment", "rated_at", "team", "agent"],
             )
+
+
+def _reopens(events: list[dict[str, Any]], customer_messages: list[Any]) -> int:
+    """How often the history reopens a solved ticket: a status other than solved or closed after
+    a solve, or the customer writing before the next status (docs/metrics.md)."""
+    count = 0
+    for index, event in enumerate(events):
+        if event["status"] != Ticket.Status.SOLVED:
+            continue
+        following = events[index + 1] if index + 1 < len(events) else None
+        moved_back = following is not None and following["status"] not in (Ticket.Status.SOLVED, Ticket.Status.CLOSED)
+        wrote = any(event["at"] < sent and (following is None or sent < following["at"]) for sent in customer_messages)
+        count += moved_back or wrote
+    return count
+
+
+def _count_replies(ticket_ids: list[int]) -> None:
+    """Tickets imported before: their public replies as stored now, the helpdesk's own included."""
+    if not ticket_ids:
+        return
+    replies = (
+        Message.objects.filter(ticket=OuterRef("pk"), author_kind=Message.AuthorKind.AGENT, is_internal=False)
+        .order_by()
+        .values("ticket")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    Ticket.objects.filter(pk__in=ticket_ids).update(public_replies=Coalesce(Subquery(replies, output_field=IntegerField()), 0))
 
 
 def _values(ticket: Ticket) -> tuple[Any, ...]:

@@ -101,12 +101,12 @@ def period(start: date, end: date) -> Period:
 def allowed_filters(user: AbstractBaseUser | AnonymousUser, filters: Filters) -> Filters:
     """The filters the user may ask for: everything for roles that see across teams; a team
     lead their own teams (their team when they name none, if they lead one). DomainError
-    `forbidden` (no right to reports) or `forbidden_team` otherwise: the API answers 403."""
+    `no_reports` (no right to reports) or `forbidden_team` otherwise: the API answers 403."""
     if sees_everything(user):
         return filters
     agent = agent_of(user) if user.is_authenticated and user.is_active else None
     if agent is None or not has_role(user, TEAM_LEAD):
-        raise DomainError("forbidden", _("Reports are for team leads and administrators."))
+        raise DomainError("no_reports", _("Reports are for team leads and administrators."))
     teams = list(agent.teams.values_list("pk", flat=True))
     if filters.team is None and len(teams) == 1:
         return Filters(teams[0], filters.agent, filters.channel, filters.category)

@@ -22,7 +22,7 @@ CONFLICT_CODES = frozenset(
 )
 
 # Domain refusals about who is asking, not what they ask.
-FORBIDDEN_CODES = frozenset({"forbidden", "forbidden_team"})
+FORBIDDEN_CODES = frozenset({"no_reports", "forbidden_team"})
 
 
 def _fields(detail: Any) -> dict[str, list[str]]:

@@ -39,9 +39,18 @@ def test_the_chinese_catalog_is_complete_and_compiled():
 
     po = Path(settings.BASE_DIR, "locale", "zh_Hans", "LC_MESSAGES", "django.po").read_text(encoding="utf-8")
     assert "#, fuzzy" not in po
-    msgids = [line[7:-1] for line in po.splitlines() if line.startswith('msgid "') and line != 'msgid ""']
+    msgids, context = [], None  # (context, msgid): a string with a msgctxt is looked up with it
+    for line in po.splitlines():
+        if line.startswith('msgctxt "'):
+            context = line[9:-1]
+        elif line.startswith('msgid "') and line != 'msgid ""':
+            msgids.append((context, line[7:-1]))
+            context = None
     assert len(msgids) > 100
     with translation.override("zh-hans"):
-        untranslated = [m for m in msgids if "\\" not in m and translation.gettext(m) == m]
+        untranslated = [
+            m for c, m in msgids
+            if "\\" not in m and (translation.pgettext(c, m) if c else translation.gettext(m)) == m
+        ]
     same_in_chinese = {"VIP", "URL", "SLA"}
     assert set(untranslated) <= same_in_chinese

@@ -227,3 +227,26 @@ def test_a_lead_sees_their_team_and_an_agent_nothing(lena, alice, billing_team, 
 def test_the_summary_costs_a_fixed_number_of_queries(api, imported, django_assert_max_num_queries):
     with django_assert_max_num_queries(60):
         api.get("/api/v1/reports/summary", {"from": "2026-11-02", "to": "2026-11-08"})
+
+
+# --- found in review ----------------------------------------------------------------------
+
+
+def test_a_customer_writing_after_a_solve_counts_as_a_reopen_in_an_import(alice, support_team):
+    data = json.loads(line("R1", "11-02 09:00", ["11-02 09:10"], [("solved", "11-02 10:00"), ("solved", "11-03 10:00")]))
+    data["messages"].append({"author": "customer", "body": "还是不行", "sent_at": at("11-02 18:00")})
+    import_tickets([json.dumps(data)])
+    assert Ticket.objects.get(external_id="R1").reopens == 1
+
+
+def test_importing_the_same_file_again_keeps_what_the_helpdesk_counted_since(alice, support_team):
+    from tickets import services
+
+    data = [line("R2", "11-02 09:00", ["11-02 09:10"], [("solved", "11-02 10:00")])]
+    import_tickets(data)
+    ticket = Ticket.objects.get(external_id="R2")
+    services.post_message(ticket=ticket, author_kind="customer", body="还是不行")  # reopens
+    services.post_message(ticket=ticket, author_kind="agent", agent=alice, body="再试一次", status_after="solved")
+    import_tickets(data)
+    ticket.refresh_from_db()
+    assert (ticket.public_replies, ticket.reopens) == (2, 1)
