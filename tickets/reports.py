@@ -39,8 +39,12 @@ from helpdesk.models import Channel
 from helpdesk.queries import agent_of
 from helpdesk.roles import TEAM_LEAD, has_role, sees_everything
 
-from .models import Csat, Escalation, SlaClock, SlaMetric, Ticket
+from .models import Category, Csat, Escalation, SlaClock, SlaMetric, Ticket
 
+# Counted by a column every report index carries, not the id, so PostgreSQL can answer from the
+# index alone (an index-only scan).
+ROW = "created_at"
+CLOCK_ROW = "metric"
 MAX_DAYS = 400  # a range longer than this (plus its comparisons) is refused, not computed slowly
 TOP = 10
 
@@ -151,25 +155,27 @@ def numbers(span: Period, filters: Filters) -> dict[str, Any]:
     handle = Duration("handle", _handle_seconds(), Q(agent_work_seconds__gt=0) | answered, seconds=True)
 
     c = created.aggregate(
-        total=Count("pk"),
-        resolved=Count("pk", filter=Q(solved_at__lt=end)),
-        **{f"ch_{code}": Count("pk", filter=Q(channel=code)) for code in Channel.values},
+        total=Count(ROW),
+        resolved=Count(ROW, filter=Q(solved_at__lt=end)),
+        **{f"ch_{code}": Count(ROW, filter=Q(channel=code)) for code in Channel.values},
         **first_response.aggregates(),
     )
     s = solved.aggregate(
-        total=Count("pk"),
-        fcr=Count("pk", filter=Q(public_replies=1, reopens=0)),
-        reopened=Count("pk", filter=Q(reopens__gte=1)),
+        total=Count(ROW),
+        fcr=Count(ROW, filter=Q(public_replies=1, reopens=0)),
+        reopened=Count(ROW, filter=Q(reopens__gte=1)),
         **resolution.aggregates(),
         **handle.aggregates(),
     )
-    hourly, weekdays, categories = [0] * 24, [0] * 7, {}
+    hourly, weekdays, by_category = [0] * 24, [0] * 7, {}
     shape = created.annotate(hour=ExtractHour("created_at"), day=ExtractIsoWeekDay("created_at"))
-    for hour, day, code, n in shape.order_by().values_list("hour", "day", "category__code").annotate(n=Count("pk")):
+    for hour, day, category, n in shape.order_by().values_list("hour", "day", "category").annotate(n=Count(ROW)):
         hourly[hour] += n
         weekdays[day - 1] += n
-        if code is not None:
-            categories[code] = categories.get(code, 0) + n
+        if category is not None:
+            by_category[category] = by_category.get(category, 0) + n
+    codes = dict(Category.objects.filter(pk__in=by_category).values_list("pk", "code")) if by_category else {}
+    categories = {codes[pk]: n for pk, n in by_category.items()}
     sla, next_response = _clocks_decided(filters, start, end)
     return {
         "period": span.as_json(),
@@ -215,14 +221,14 @@ def _clocks_decided(filters: Filters, start: datetime, end: datetime) -> tuple[d
     fulfilled = Q(fulfilled_at__gte=start, fulfilled_at__lt=end)
     clocks = _clocks(filters).filter(breached | fulfilled)
     rows = clocks.order_by().values("metric").annotate(
-        breached=Count("pk", filter=breached), met=Count("pk", filter=fulfilled & Q(breached_at=None))
+        breached=Count(CLOCK_ROW, filter=breached), met=Count(CLOCK_ROW, filter=fulfilled & Q(breached_at=None))
     )
     outcomes = {row["metric"]: row for row in rows}
     sla = {}
     for metric in SlaMetric.values:
         met, late = outcomes.get(metric, {}).get("met", 0), outcomes.get(metric, {}).get("breached", 0)
         sla[metric] = {"met": met, "breached": late, "attainment": _rate(met, met + late)}
-    replies = Duration("next", F("fulfilled_at") - F("started_at"), fulfilled)
+    replies = Duration("next", F("fulfilled_at") - F("started_at"), fulfilled, row=CLOCK_ROW)
     answered = clocks.filter(metric=SlaMetric.NEXT_RESPONSE)
     return sla, replies.result(answered.aggregate(**replies.aggregates()), answered)
 
@@ -343,6 +349,7 @@ class Duration:
     expression: Any
     condition: Q | None = None
     seconds: bool = False  # the expression is seconds already (PostgreSQL only)
+    row: str = ROW
 
     def aggregates(self) -> dict[str, Any]:
         if connection.vendor != "postgresql":
@@ -350,7 +357,7 @@ class Duration:
         value = self.expression if self.seconds else _EpochSeconds(ExpressionWrapper(self.expression, output_field=DurationField()))
         only = {"filter": self.condition} if self.condition is not None else {}
         return {
-            f"{self.name}_count": Count("pk", **only),
+            f"{self.name}_count": Count(self.row, **only),
             f"{self.name}_mean": Avg(value, **only),
             f"{self.name}_median": _Percentile(value, 0.5, **only),
             f"{self.name}_p90": _Percentile(value, 0.9, **only),
