@@ -127,22 +127,23 @@ def fill_tickets(total: int) -> None:
     """Insert tickets in SQL up to `total`: the list endpoint reads tickets, not conversations."""
     psql(
         """
-        INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, first_seen_at, created_at)
-        SELECT '', '客户 ' || g, '137' || lpad(g::text, 8, '0'), '', 'standard', now(), now()
+        INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, language, first_seen_at, created_at)
+        SELECT '', '客户 ' || g, '137' || lpad(g::text, 8, '0'), '', 'standard', 'zh-hans', now(), now()
         FROM generate_series((SELECT count(*) FROM helpdesk_customer) + 1, 5000) AS g
         """
     )
     psql(
         f"""
         INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, category_id,
-            priority, status, team_id, assignee_id, created_at, updated_at)
+            priority, status, team_id, assignee_id, created_at, updated_at,
+            requester_wait_seconds, agent_work_seconds, public_replies, reopens)
         SELECT '批量工单 ' || g, '', '', c.ids[1 + g % array_length(c.ids, 1)],
             (ARRAY['web_chat','app_chat','wechat','email','phone'])[1 + (g * 7919) % 5],
             cat.ids[1 + (g * 104729) % array_length(cat.ids, 1)],
             (ARRAY['low','normal','high','urgent'])[1 + (g * 31) % 7 % 4],
             (ARRAY['new','open','pending','on_hold','solved','closed'])[1 + (g * 13) % 11 % 6],
             t.ids[1 + (g * 17) % 13 % array_length(t.ids, 1)], a.ids[1 + (g * 53) % 19 % array_length(a.ids, 1)],
-            now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval
+            now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval, 0, 0, 0, 0
         FROM generate_series((SELECT count(*) FROM tickets_ticket) + 1, {total}) AS g,
             (SELECT array_agg(id) AS ids FROM helpdesk_customer) c,
             (SELECT array_agg(id) AS ids FROM tickets_category) cat,

@@ -18,32 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import _postgres  # bench/ is on the path when a benchmark runs
+
+ROOT = _postgres.ROOT
 URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_livebench")
-ENV = {
-    "DATABASE_URL": URL,
-    "DEBUG": "false",
-    "ALLOWED_HOSTS": "testserver",
-    "SECRET_KEY": "bench-" + "k" * 50,
-    "LOG_LEVEL": "WARNING",
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-}
+ENV = _postgres.bench_env(URL)
 TEAMS, AGENTS, OPEN, HISTORY = 25, 500, 20_000, 100_000
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    name = URL.rsplit("/", 1)[1]
-    with psycopg.connect(URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env={**os.environ, **ENV}, check=True)
+    _postgres.fresh_database(URL, ENV)
 
 
 def sql(statement: str) -> None:
@@ -75,22 +62,22 @@ def fill() -> None:
     # agent of that team (agent ids congruent to the team modulo 25).
     sql(f"""INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, priority, status,
                 team_id, assignee_id, created_at, updated_at, last_customer_message_at, first_response_at,
-                requester_wait_seconds, agent_work_seconds)
+                requester_wait_seconds, agent_work_seconds, public_replies, reopens)
             SELECT '工单 ' || g, '', '', 1 + g % 5000, 'web_chat', 'normal', CASE WHEN g % 3 = 0 THEN 'new' ELSE 'open' END,
                    1 + g % {TEAMS},
                    CASE WHEN g % 10 = 1 THEN NULL ELSE g % {TEAMS} + {TEAMS} * (1 + (g / {TEAMS}) % ({AGENTS} / {TEAMS} - 1)) END,
                    now() - (g % 480) * interval '1 minute', now(),
                    now() - (g % 300) * interval '1 minute',
                    CASE WHEN g % 3 = 0 THEN NULL ELSE now() - (g % 480) * interval '1 minute' + interval '2 minutes' END,
-                   0, 0
+                   0, 0, 0, 0
             FROM generate_series(1, {OPEN}) g""")
     # History: solved and closed over the last 30 days, some created today.
     sql(f"""INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, priority, status,
                 team_id, assignee_id, created_at, updated_at, first_response_at, last_customer_message_at, solved_at,
-                closed_at, requester_wait_seconds, agent_work_seconds)
+                closed_at, requester_wait_seconds, agent_work_seconds, public_replies, reopens)
             SELECT '历史 ' || g, '', '', 1 + g % 5000, 'web_chat', 'normal', CASE WHEN g % 4 = 0 THEN 'solved' ELSE 'closed' END,
                    1 + g % {TEAMS}, 1 + g % {AGENTS}, c, c, c + (g % 900) * interval '1 second', c, c + interval '1 hour',
-                   CASE WHEN g % 4 = 0 THEN NULL ELSE c + interval '2 days' END, 0, 0
+                   CASE WHEN g % 4 = 0 THEN NULL ELSE c + interval '2 days' END, 0, 0, 1, 0
             FROM (SELECT g, now() - (g % (30 * 24 * 60)) * interval '1 minute' AS c
                   FROM generate_series(1, {HISTORY}) g) h""")
     # Messages of open tickets: the customer's last message, and an agent reply after it on half.

@@ -50,16 +50,17 @@ def setup(conversations: int) -> None:
                SELECT u.id, g.id FROM auth_user u, auth_group g WHERE u.username LIKE 'inspector%' AND g.name = 'QA Inspector'"""
         )
         conn.execute(
-            """INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, first_seen_at, created_at)
-               SELECT '', 'c' || g, '', '', 'standard', now(), now() FROM generate_series(1, 1000) g"""
+            """INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, language, first_seen_at, created_at)
+               SELECT '', 'c' || g, '', '', 'standard', 'zh-hans', now(), now() FROM generate_series(1, 1000) g"""
         )
         conn.execute(
             f"""INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, priority, status,
-                    assignee_id, created_at, updated_at, first_response_at, solved_at, requester_wait_seconds, agent_work_seconds)
+                    assignee_id, created_at, updated_at, first_response_at, solved_at, requester_wait_seconds, agent_work_seconds,
+                    public_replies, reopens)
                 SELECT '会话 ' || g, '', '', c.ids[1 + g % 1000], 'web_chat', 'normal', 'solved',
                     -- agents' volumes differ: a few busy, many quiet
                     a.ids[1 + floor(500 * power(random(), 2))::int % 500],
-                    ts, ts, ts + interval '1 minute', ts + interval '10 minutes', 0, 0
+                    ts, ts, ts + interval '1 minute', ts + interval '10 minutes', 0, 0, 1, 0
                 FROM generate_series(1, {conversations}) g,
                     LATERAL (SELECT timestamptz '{DAY} 00:00:00+08' + (g % 86000) * interval '1 second' AS ts) t,
                     (SELECT array_agg(id) AS ids FROM helpdesk_customer) c,

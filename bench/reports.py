@@ -26,23 +26,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+import _postgres  # bench/ is on the path when a benchmark runs
+
+ROOT = _postgres.ROOT
 URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_reportbench")
-ENV = {
-    "DATABASE_URL": URL,
-    "DEBUG": "false",
-    "ALLOWED_HOSTS": "testserver",
-    "SECRET_KEY": "bench-" + "k" * 50,
-    "LOG_LEVEL": "WARNING",
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-}
+ENV = _postgres.bench_env(URL)
 TEAMS, AGENTS_PER_TEAM, DAYS = 20, 15, 400
 LIMIT_MS = 1000.0
 TABLES = ("tickets_ticket", "tickets_slaclock", "tickets_escalation", "tickets_csat", "qa_review", "helpdesk_customer")
@@ -55,13 +48,7 @@ PRIORITIES = {"low": 10, "normal": 65, "high": 20, "urgent": 5}
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    name = URL.rsplit("/", 1)[1]
-    with psycopg.connect(URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env={**os.environ, **ENV}, check=True)
+    _postgres.fresh_database(URL, ENV)
 
 
 def sql(statement: str, params: Any = None) -> list[tuple]:

@@ -22,27 +22,16 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import _postgres  # bench/ is on the path when a benchmark runs
+
+ROOT = _postgres.ROOT
 URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_slabench")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-ENV = {
-    "DATABASE_URL": URL,
-    "CELERY_BROKER_URL": REDIS,
-    "DEBUG": "false",
-    "SECRET_KEY": "bench-" + "k" * 50,
-    "LOG_LEVEL": "WARNING",
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-}
+ENV = _postgres.bench_env(URL, CELERY_BROKER_URL=REDIS)
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    name = URL.rsplit("/", 1)[1]
-    with psycopg.connect(URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env={**os.environ, **ENV}, check=True)
+    _postgres.fresh_database(URL, ENV)
 
 
 def sql(statement: str) -> None:
@@ -55,15 +44,15 @@ def sql(statement: str) -> None:
 def fill(total: int) -> None:
     """Open tickets up to `total`, each with a met first-response clock and a running resolution clock."""
     sql(
-        """INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, first_seen_at, created_at)
-           SELECT '', '客户 ' || g, '137' || lpad(g::text, 8, '0'), '', 'standard', now(), now()
+        """INSERT INTO helpdesk_customer (external_id, name, phone, email, tier, language, first_seen_at, created_at)
+           SELECT '', '客户 ' || g, '137' || lpad(g::text, 8, '0'), '', 'standard', 'zh-hans', now(), now()
            FROM generate_series((SELECT count(*) FROM helpdesk_customer) + 1, 5000) AS g"""
     )
     sql(
         f"""INSERT INTO tickets_ticket (subject, external_id, conversation_id, customer_id, channel, priority, status,
-                created_at, updated_at, requester_wait_seconds, agent_work_seconds)
+                created_at, updated_at, requester_wait_seconds, agent_work_seconds, public_replies, reopens)
             SELECT '工单 ' || g, '', '', c.ids[1 + g % array_length(c.ids, 1)], 'web_chat', 'normal', 'open',
-                now() - interval '1 hour', now(), 0, 0
+                now() - interval '1 hour', now(), 0, 0, 0, 0
             FROM generate_series((SELECT count(*) FROM tickets_ticket) + 1, {total}) AS g,
                 (SELECT array_agg(id) AS ids FROM helpdesk_customer) c"""
     )
