@@ -139,16 +139,12 @@ def sections(summary: dict[str, Any], names: dict[str, str] | None = None) -> li
         Line(day, COUNT, count, previous["weekdays"][index], year_ago["weekdays"][index])
         for index, (day, count) in enumerate(zip(WEEKDAYS(), summary["weekdays"], strict=True))
     ]
-    # The other periods' counts are known only for their own top ten: blank (None) elsewhere.
-    before = {row["code"]: row["count"] for row in previous["top_categories"]}
-    before.update({row["code"]: row["previous"] for row in summary["rising_categories"]})
-    year_before = {row["code"]: row["count"] for row in year_ago["top_categories"]}
     top = [
-        Line(names.get(row["code"], row["code"]), COUNT, row["count"], before.get(row["code"]), year_before.get(row["code"]))
+        Line(names.get(row["code"], row["code"]), COUNT, row["count"], row["previous"], row["year_ago"])
         for row in summary["top_categories"]
     ]
     rising = [
-        Line(names.get(row["code"], row["code"]), COUNT, row["count"], row["previous"], year_before.get(row["code"]))
+        Line(names.get(row["code"], row["code"]), COUNT, row["count"], row["previous"], row["year_ago"])
         for row in summary["rising_categories"]
     ]
     return [

@@ -129,6 +129,9 @@ def summary(*, start: date, end: date, filters: Filters = Filters()) -> dict[str
     previous = numbers(current.previous(), filters)
     year_ago = numbers(current.year_ago(), filters)
     now["rising_categories"] = _rising(now["_categories"], previous["_categories"])
+    for row in [*now["top_categories"], *now["rising_categories"]]:  # the same category in the other periods
+        row["previous"] = previous["_categories"].get(row["code"], 0)
+        row["year_ago"] = year_ago["_categories"].get(row["code"], 0)
     for data in (now, previous, year_ago):
         data.pop("_categories")
     return {

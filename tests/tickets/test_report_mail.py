@@ -240,8 +240,8 @@ def test_the_html_shows_the_numbers_of_summary(week, mailoutbox, django_capture_
     # Against the week before (one refund ticket): +300 %, and refunds rose by one.
     assert "+300.0%" in html
     assert data["rising_categories"] == [
-        {"code": "printers", "count": 2, "previous": 0, "change": 2},
-        {"code": "refunds", "count": 2, "previous": 1, "change": 1},
+        {"code": "printers", "count": 2, "previous": 0, "change": 2, "year_ago": 0},
+        {"code": "refunds", "count": 2, "previous": 1, "change": 1, "year_ago": 0},
     ]
     assert "<img" not in html and "http" not in html and "<link" not in html and "<style" not in html
 

@@ -87,8 +87,11 @@ def test_volume_outcomes_and_speed_by_hand(imported):
     hourly[9], hourly[10], hourly[14], hourly[23] = 1, 1, 1, 2  # local hours; T2 and T3 late at night
     assert r["hourly"] == hourly
     assert r["weekdays"] == [2, 0, 1, 1, 0, 0, 1]  # Mon T1 T2, Wed T5, Thu T6, Sun T3
-    assert r["top_categories"] == [{"code": "delivery", "count": 3}, {"code": "returns", "count": 1}]
-    assert r["rising_categories"] == [{"code": "delivery", "count": 3, "previous": 1, "change": 2}]
+    assert r["top_categories"] == [
+        {"code": "delivery", "count": 3, "previous": 1, "year_ago": 0},  # T8 the week before
+        {"code": "returns", "count": 1, "previous": 1, "year_ago": 0},  # T4
+    ]
+    assert r["rising_categories"] == [{"code": "delivery", "count": 3, "previous": 1, "change": 2, "year_ago": 0}]
     assert r["csat"] == {"responses": 2, "average": 3.5, "satisfied_share": 0.5}  # T5's rating came after
 
 
