@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 from helpdesk import webhooks
 from helpdesk.calendars import SEARCH_DAYS, Schedule
 from helpdesk.models import BusinessCalendar, Channel
+from helpdesk.process_cache import process_cached
 from helpdesk.queries import schedule_for
 
 from .models import AutoReply, AutoReplyRule, Message, SlaClock, SlaMetric, Ticket
@@ -40,26 +40,16 @@ _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 
 # --- rules --------------------------------------------------------------------------------------
 
-_rules: tuple[float, tuple[AutoReplyRule, ...]] | None = None
-RULES_SECONDS = 30
-
-
+@process_cached(seconds=30)
 def active_rules() -> tuple[AutoReplyRule, ...]:
-    """Active rules with their calendars, kept per process for RULES_SECONDS: every customer
-    message consults them, and they change a few times a year."""
-    global _rules
-    cached = _rules
-    if cached is not None and time.monotonic() - cached[0] < RULES_SECONDS:
-        return cached[1]
-    loaded = tuple(AutoReplyRule.objects.filter(is_active=True).select_related("calendar").order_by("pk"))
-    _rules = (time.monotonic(), loaded)
-    return loaded
+    """Active rules with their calendars, kept per process: every customer message consults
+    them, and they change a few times a year."""
+    return tuple(AutoReplyRule.objects.filter(is_active=True).select_related("calendar").order_by("pk"))
 
 
 def forget_rules() -> None:
-    """Read the rules again on next use (this process; others within RULES_SECONDS)."""
-    global _rules
-    _rules = None
+    """Read the rules again on next use (this process; others within 30 s)."""
+    active_rules.forget()
 
 
 def pick_rule(rules: tuple[AutoReplyRule, ...] | list[AutoReplyRule], *, trigger: str, channel: str, language: str) -> AutoReplyRule | None:

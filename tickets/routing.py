@@ -11,7 +11,6 @@ tickets arriving at once cannot both take an agent's last seat.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as clock_time
@@ -35,6 +34,7 @@ from django.utils.translation import gettext as _
 from helpdesk import services as org_services
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, Customer, Team
+from helpdesk.process_cache import process_cached
 
 from .models import Category, RoutingRule, Ticket
 
@@ -81,14 +81,9 @@ class Rule:
         )
 
 
-_rules: tuple[float, list[Rule]] | None = None
-
-
+@process_cached(seconds=RULES_SECONDS)
 def rules() -> list[Rule]:
-    """Active rules in order, kept per process for RULES_SECONDS (every new ticket reads them)."""
-    global _rules
-    if _rules is not None and time.monotonic() - _rules[0] < RULES_SECONDS:
-        return _rules[1]
+    """Active rules in order, kept per process (every new ticket reads them)."""
     queryset = RoutingRule.objects.filter(is_active=True).select_related("suggested_category")
     loaded = [
         Rule(
@@ -106,14 +101,12 @@ def rules() -> list[Rule]:
         )
         for rule in queryset.prefetch_related("categories")
     ]
-    _rules = (time.monotonic(), loaded)
     return loaded
 
 
 def forget_rules() -> None:
     """Read the rules again on next use (this process; others within RULES_SECONDS)."""
-    global _rules
-    _rules = None
+    rules.forget()
 
 
 # --- a new ticket ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ row unique per (clock, level), so running a check twice, or two at once, does it
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +32,7 @@ from helpdesk.notifications import (
     notify,
     team_leads,
 )
+from helpdesk.process_cache import process_cached
 from helpdesk.queries import schedule_for
 
 from .models import Escalation, SlaClock, SlaMetric, SlaPolicy, Ticket
@@ -69,17 +69,9 @@ class Rule:
         return self.targets.get((metric, priority)) or self.targets.get((metric, ""))
 
 
-_rules: tuple[float, list[Rule]] | None = None
-RULES_SECONDS = 30
-
-
+@process_cached(seconds=30)
 def rules() -> list[Rule]:
-    """Active policies in order, kept per process for RULES_SECONDS: every new ticket and reply
-    consults them, and unpickling them from a shared cache would cost more than reading them."""
-    global _rules
-    cached = _rules
-    if cached is not None and time.monotonic() - cached[0] < RULES_SECONDS:
-        return cached[1]
+    """Active policies in order, kept per process: every new ticket and reply consults them."""
     policies = SlaPolicy.objects.filter(is_active=True).select_related("calendar").prefetch_related("targets", "categories")
     loaded = [
         Rule(
@@ -89,14 +81,12 @@ def rules() -> list[Rule]:
         )
         for policy in policies
     ]
-    _rules = (time.monotonic(), loaded)
     return loaded
 
 
 def forget_policies() -> None:
-    """Read the policies again on next use (this process; others within RULES_SECONDS)."""
-    global _rules
-    _rules = None
+    """Read the policies again on next use (this process; others within 30 s)."""
+    rules.forget()
 
 
 def rule_for(ticket: Ticket, tier: str | None = None) -> Rule | None:
