@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Case, F, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -16,8 +18,12 @@ from django.utils.translation import gettext_lazy as _
 from helpdesk.history import AuditedRecords
 from helpdesk.models import Agent, BusinessCalendar, Channel, Customer, Skill, Tag, Team
 
+from .seconds import SecondsBetween
+
 REFERENCE_PREFIX = "T"
 _REFERENCE_RE = re.compile(rf"^#?{REFERENCE_PREFIX}?0*(\d{{1,18}})$", re.IGNORECASE)
+# Columns the database computes (GeneratedField): not audited, never written.
+GENERATED = ("first_response_seconds", "resolution_seconds", "handle_seconds")
 
 
 class Priority(models.TextChoices):
@@ -146,24 +152,45 @@ class Ticket(models.Model):
     # For first-contact resolution and the reopen rate (docs/metrics.md): kept by the services.
     public_replies = models.PositiveIntegerField(_("public agent replies"), default=0, editable=False)
     reopens = models.PositiveIntegerField(_("times reopened"), default=0, editable=False)
+    # Report durations (docs/metrics.md), computed by the database from the columns above, so
+    # they can never drift from them; the report indexes carry them and aggregates read plain
+    # numbers instead of subtracting timestamps row by row.
+    first_response_seconds = models.GeneratedField(
+        expression=SecondsBetween(F("first_response_at"), F("created_at")), output_field=models.FloatField(),
+        db_persist=True, verbose_name=_("first response time (s)"),
+    )
+    resolution_seconds = models.GeneratedField(
+        expression=SecondsBetween(F("solved_at"), F("created_at")), output_field=models.FloatField(),
+        db_persist=True, verbose_name=_("resolution time (s)"),
+    )
+    handle_seconds = models.GeneratedField(
+        expression=Case(
+            When(agent_work_seconds__gt=0, then=Cast("agent_work_seconds", models.FloatField())),
+            default=SecondsBetween(F("solved_at"), F("first_response_at")),
+        ),
+        output_field=models.FloatField(), db_persist=True, verbose_name=_("handle time (s)"),
+    )
 
     # updated_at is recorded too: excluding a field makes simple-history re-read it on save.
-    history = AuditedRecords(m2m_fields=[tags])
+    # The generated durations are not: they follow from the recorded timestamps.
+    history = AuditedRecords(m2m_fields=[tags], excluded_fields=list(GENERATED))
 
     class Meta:
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         ordering = ["-created_at", "-id"]
         # One index per filter the list offers, in the list's default order, so a filtered
-        # page reads only its rows.
+        # page reads only its rows. Those a report filters by carry the id too: a report joins
+        # clocks, escalations and reviews to the tickets of a team (agent, channel, category)
+        # and reads them from the index alone.
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["status", "-created_at"], name="ticket_status_created_idx"),
-            models.Index(fields=["team", "-created_at"], name="ticket_team_created_idx"),
-            models.Index(fields=["assignee", "-created_at"], name="ticket_assignee_created_idx"),
+            models.Index(fields=["team", "-created_at"], name="ticket_team_created_idx", include=["id"]),
+            models.Index(fields=["assignee", "-created_at"], name="ticket_assignee_created_idx", include=["id"]),
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_created_idx"),
-            models.Index(fields=["category", "-created_at"], name="ticket_category_created_idx"),
-            models.Index(fields=["channel", "-created_at"], name="ticket_channel_created_idx"),
+            models.Index(fields=["category", "-created_at"], name="ticket_category_created_idx", include=["id"]),
+            models.Index(fields=["channel", "-created_at"], name="ticket_channel_created_idx", include=["id"]),
             models.Index(fields=["priority", "-created_at"], name="ticket_priority_created_idx"),
             models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),
             models.Index(
@@ -187,12 +214,12 @@ class Ticket(models.Model):
             # these carry every column a report reads, so the range is read from the index alone.
             models.Index(
                 fields=["created_at"], name="ticket_report_created_idx",
-                include=["solved_at", "first_response_at", "channel", "category", "team", "assignee"],
+                include=["solved_at", "first_response_seconds", "channel", "category", "team", "assignee"],
             ),
             models.Index(
                 fields=["solved_at"], name="ticket_report_solved_idx", condition=models.Q(solved_at__isnull=False),
                 include=[
-                    "created_at", "first_response_at", "agent_work_seconds", "public_replies", "reopens",
+                    "created_at", "resolution_seconds", "handle_seconds", "public_replies", "reopens",
                     "channel", "category", "team", "assignee",
                 ],
             ),
