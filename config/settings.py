@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # full-text search types and lookups; harmless on SQLite
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -194,6 +195,8 @@ REST_FRAMEWORK = {
 # Imports post whole JSON Lines files; other bodies are small.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("API_MAX_BODY_MB", 50) * 1024 * 1024
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
+# Anonymous helpful/not-helpful votes on knowledge-base articles, per IP address.
+KB_FEEDBACK_THROTTLE_RATE = os.environ.get("KB_FEEDBACK_THROTTLE_RATE", "30/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Helpdesk API",
     "DESCRIPTION": "Tickets, conversations, customers, imports and webhooks. See docs/api.md.",
@@ -321,6 +324,13 @@ _beat = {
         beat_crontab("send_report_emails", "0 7 * * *"),
         23 * 3600,
     ),
+    # Remind article owners of reviews that are due (each article at most weekly). Daily at
+    # 09:00 local time: https://crontab.guru/#0_9_*_*_*
+    "remind-article-reviews": (
+        "knowledge.remind_overdue_reviews",
+        beat_crontab("remind_article_reviews", "0 9 * * *"),
+        23 * 3600,
+    ),
 }
 CELERY_BEAT_SCHEDULE = {
     key: {"task": task, "schedule": schedule, "options": {"expires": expires}}
@@ -331,3 +341,4 @@ CELERY_BEAT_SCHEDULE = {
 # Domain settings.
 TICKETS_AUTO_CLOSE_DAYS = envint("TICKETS_AUTO_CLOSE_DAYS", 4)
 CSAT_SURVEY_DAYS = envint("CSAT_SURVEY_DAYS", 7)  # how long a satisfaction survey link stays valid
+KB_REVIEW_DAYS = envint("KB_REVIEW_DAYS", 90)  # an article's review falls due this long after publishing

@@ -7,6 +7,8 @@ on every save), and reading the many-to-many rows of a row that was only just in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.utils.functional import cached_property
@@ -28,6 +30,7 @@ class AuditedRecords(HistoricalRecords):
 
     def finalize(self, sender: type, **kwargs: Any) -> None:
         super().finalize(sender, **kwargs)
+        sender._audited_records = self  # for record_creation()
         descriptor = sender.__dict__.get(self.manager_name)
         if type(descriptor) is HistoryDescriptor:
             setattr(
@@ -36,6 +39,26 @@ class AuditedRecords(HistoricalRecords):
             )
 
     def create_historical_record_m2ms(self, history_instance: Any, instance: Any) -> None:
-        if history_instance.history_type == "+":
+        if history_instance.history_type == "+" and not getattr(instance, "_links_before_history", False):
             return  # a row just inserted has no many-to-many links yet: nothing to snapshot
         super().create_historical_record_m2ms(history_instance, instance)
+
+
+@contextmanager
+def unrecorded(instance: Any) -> Iterator[None]:
+    """Saves and many-to-many changes inside write no history rows: the caller records the
+    finished change once (record_creation, or its next save)."""
+    instance.skip_history_when_saving = True
+    try:
+        yield
+    finally:
+        del instance.skip_history_when_saving
+
+
+def record_creation(instance: Any, *, user: Any, reason: str) -> None:
+    """Write the creation row of an instance inserted `unrecorded`, with the many-to-many links
+    set since: its first version has them."""
+    instance._history_user = user
+    instance._change_reason = reason
+    instance._links_before_history = True
+    type(instance)._audited_records.create_historical_record(instance, "+")

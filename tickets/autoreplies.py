@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -126,11 +126,11 @@ def render_body(body: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body)
 
 
-def format_reply_time(at: datetime, *, schedule: Schedule, language: str, now: datetime) -> str:
+def format_reply_time(at: datetime, *, zone: tzinfo, language: str, now: datetime) -> str:
     """The time in the calendar's zone: "09:00" today, else "11月24日 09:00" / "24 Nov 09:00"."""
-    local = at.astimezone(schedule.zone)
+    local = at.astimezone(zone)
     clock = local.strftime("%H:%M")
-    if local.date() == now.astimezone(schedule.zone).date():
+    if local.date() == now.astimezone(zone).date():
         return clock
     if language.lower().startswith("zh"):
         return f"{local.month}月{local.day}日 {clock}"
@@ -216,7 +216,7 @@ def on_customer_message(*, ticket: Ticket, message: Message, first: bool) -> Mes
         {
             "customer_name": customer.name,
             "ticket_ref": ticket.reference,
-            "expected_reply_time": format_reply_time(expected, schedule=schedule, language=rule.language, now=now),
+            "expected_reply_time": format_reply_time(expected, zone=schedule.zone, language=rule.language, now=now),
         },
     )
     return _send(ticket=ticket, rule=rule, key=key, body=body, after=message.sent_at, now=now)

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from knowledge import demo as knowledge_demo
 from tickets import demo
 
 
@@ -25,8 +26,9 @@ class Command(BaseCommand):
         logins = demo.ensure_organisation()
         with tqdm(total=tickets, desc="tickets", unit="t", disable=None) as bar:
             added = demo.seed_tickets(tickets, seed=seed, days=days, progress=bar.update)
+        articles, replies = knowledge_demo.ensure_knowledge()
         elapsed = time.monotonic() - started
-        self.stdout.write(f"Added {added} tickets in {elapsed:.1f}s.")
+        self.stdout.write(f"Added {added} tickets, {articles} articles and {replies} canned replies in {elapsed:.1f}s.")
         self.stdout.write("Logins (username / password / role):")
         for login in logins:
             self.stdout.write(f"  {login.username:<10} {login.password:<14} {login.role}")
