@@ -1,6 +1,6 @@
 """Everything under /api/v1/."""
 
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from helpdesk.api.fields import IdConverter
@@ -43,4 +43,5 @@ urlpatterns = [
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
     path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),
     *router.urls,
+    path("", include("knowledge.api.urls")),
 ]

@@ -30,7 +30,15 @@ from helpdesk.notifications import in_default_language, notify
 from helpdesk.pii import mask_text
 
 from . import search
-from .models import Article, ArticleFeedback, ArticleUse, CannedReply, KbCategory, SearchLog, TrainingCase
+from .models import (
+    Article,
+    ArticleFeedback,
+    ArticleUse,
+    CannedReply,
+    KbCategory,
+    SearchLog,
+    TrainingCase,
+)
 from .rendering import to_html
 
 S = Article.Status

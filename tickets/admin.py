@@ -19,6 +19,8 @@ from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from helpdesk.pii import can_see_pii, shown_contact
 from helpdesk.queries import agent_of
+from knowledge.admin_assist import assist_context, link_inserted_articles
+from knowledge.admin_cases import archive_as_training_case, may_archive_cases
 
 from . import queries, routing, services, sla
 from .admin_sla import SlaStateFilter, sla_countdown, with_next_due
@@ -82,7 +84,9 @@ class TicketAdmin(AuditedAdmin):
     filter_horizontal = ["tags"]
     show_full_result_count = False
     list_per_page = 50
-    actions = ["assign_to_me", "assign_to", "change_status", "add_tag", "escalate", "hand_back"]
+    actions = [
+        "assign_to_me", "assign_to", "change_status", "add_tag", "escalate", "hand_back", archive_as_training_case,
+    ]
     change_form_template = "admin/tickets/ticket/change_form.html"
 
     class Media:
@@ -288,6 +292,9 @@ class TicketAdmin(AuditedAdmin):
     def has_hand_back_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("tickets.change_escalation")
 
+    def has_archive_case_permission(self, request: HttpRequest) -> bool:
+        return may_archive_cases(request.user)
+
     # --- the ticket page --------------------------------------------------------------
 
     def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
@@ -358,6 +365,9 @@ class TicketAdmin(AuditedAdmin):
             .only("id", "subject", "status", "created_at")[:5]
         )
         return {
+            **assist_context(request, ticket, can_reply=can_reply),
+            "may_archive_case": may_archive_cases(request.user)
+            and ticket.status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED),
             "conversation": queries.conversation(ticket),
             "reply_form": ReplyForm(ticket=ticket) if can_reply else None,
             "reply_url": reverse("admin:tickets_ticket_reply", args=[ticket.pk]),
@@ -419,6 +429,7 @@ class TicketAdmin(AuditedAdmin):
             except DomainError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
+                link_inserted_articles(ticket=ticket, agent=agent, article_ids=form.cleaned_data["articles"])
                 note = form.cleaned_data["internal"]
                 self.message_user(
                     request, _("Internal note added.") if note else _("Reply sent."), messages.SUCCESS

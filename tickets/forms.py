@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.models import Agent, Channel, Customer, Team
+from knowledge.forms import ArticleIdsField
 
 from .models import SlaPolicy, Ticket
 from .transitions import next_statuses
@@ -17,6 +18,8 @@ class ReplyForm(forms.Form):
     body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 5}))
     internal = forms.BooleanField(label=_("Internal note (the customer does not see it)"), required=False)
     status_after = forms.ChoiceField(label=_("Then set status to"), required=False)
+    # Knowledge-base articles inserted from the suggestions: each counts as used on the ticket.
+    articles = ArticleIdsField()
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -13,7 +13,14 @@ from django.utils import timezone
 from helpdesk.errors import DomainError
 from helpdesk.models import Notification
 from knowledge import services
-from knowledge.models import Article, ArticleFeedback, ArticleUse, CannedReply, SearchLog, TrainingCase
+from knowledge.models import (
+    Article,
+    ArticleFeedback,
+    ArticleUse,
+    CannedReply,
+    SearchLog,
+    TrainingCase,
+)
 from knowledge.rendering import to_html
 from tests.factories import CustomerFactory, MessageFactory, TicketFactory
 from tickets.models import Message, Ticket
@@ -297,12 +304,15 @@ def test_owners_are_reminded_of_overdue_reviews_once_a_week(draft, alice, lena):
     assert notes.count() == 2 and "退货流程" in notes.first().text
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_reminder_email_goes_out_after_commit(alice, lena):
+def test_the_reminder_email_goes_out_after_commit(alice, lena, django_capture_on_commit_callbacks):
     article = services.create_article(actor=alice.user, title="发票", body="x")
     published(article, author=alice.user, reviewer=lena.user)
     alice.user.email = "alice@example.com"
     alice.user.save()
     article.refresh_from_db()
-    assert services.remind_overdue_reviews(today=article.review_due_on) == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.remind_overdue_reviews(today=article.review_due_on) == 1
+    assert mail.outbox == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]
