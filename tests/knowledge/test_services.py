@@ -316,3 +316,14 @@ def test_the_reminder_email_goes_out_after_commit(alice, lena, django_capture_on
     for callback in callbacks:
         callback()
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+
+
+def test_reindex_kb_rebuilds_the_search_words(draft):
+    from django.core.management import call_command
+
+    from knowledge import search
+
+    Article.objects.filter(pk=draft.pk).update(search_title="", search_body="", search_vector=None)
+    assert search.search("退货流程") == []
+    call_command("reindex_kb", stdout=open("/dev/null", "w"))
+    assert [hit.slug for hit in search.search("退货流程")] == ["returns"]
