@@ -55,7 +55,9 @@ STEPS = {
     ),
     "publish": Step(
         gettext_lazy("Publish"), PUBLISH, frozenset({S.IN_REVIEW}),
-        lambda article, user, note: services.publish(article=article, reviewer=user, note=note),
+        lambda article, user, note, seen=None: services.publish(
+            article=article, reviewer=user, note=note, seen_version=seen, check_seen=True,
+        ),
         gettext_lazy("Published: readers now see this version."),
     ),
     "send_back": Step(
@@ -90,7 +92,8 @@ class ArticleAdmin(AuditedAdmin):
     show_full_result_count = False
     list_per_page = 50
     filter_horizontal = ["ticket_categories"]
-    actions = ["submit_selected", "publish_selected", "archive_selected"]
+    # No "publish" on the list: a reviewer publishes from the article's page, having read it.
+    actions = ["submit_selected", "archive_selected"]
     change_form_template = "admin/knowledge/article/change_form.html"
     change_list_template = "admin/knowledge/article/change_list.html"
     object_history_template = "admin/knowledge/article/object_history.html"
@@ -316,7 +319,10 @@ class ArticleAdmin(AuditedAdmin):
             self.message_user(request, "; ".join(form.errors["note"]), messages.ERROR)
             return HttpResponseRedirect(change_url)
         try:
-            STEPS[step].run(article, request.user, form.cleaned_data["note"])
+            if step == "publish":  # exactly the version the reviewer read (the page sends it)
+                STEPS[step].run(article, request.user, form.cleaned_data["note"], form.cleaned_data["seen"])
+            else:
+                STEPS[step].run(article, request.user, form.cleaned_data["note"])
         except DomainError as error:
             self.message_user(request, error.message, messages.ERROR)
         else:

@@ -36,13 +36,13 @@ def assist_context(request: HttpRequest, ticket: Any, *, can_reply: bool) -> dic
     if not user.has_perm(VIEW_PERMISSION):
         return {}
     suggestions = suggested_articles(ticket, user=user)
-    canned = canned_replies(ticket, agent_of(user)) if can_reply else []
+    canned = canned_replies(ticket, agent_of(user), viewer=user) if can_reply else []
     return {
         "kb_suggestions": suggestions,
         "kb_canned": canned,
         "kb_can_insert": can_reply,
         "kb_assist_data": {
-            "articles": [{"id": s["id"], "title": s["title"], "text": s["insert"]} for s in suggestions],
+            "articles": [{"id": s["id"], "title": s["title"], "text": s["insert"]} for s in suggestions if s["public"]],
             "canned": [{"id": c["id"], "title": c["title"], "shortcut": c["shortcut"], "text": c["text"]} for c in canned],
         },
     }
@@ -67,7 +67,7 @@ def suggested_articles(ticket: Any, *, user: Any) -> list[dict[str, Any]]:
     hits = search.search(ticket_query(ticket), public_only=False, live_only=True, limit=SUGGESTIONS)
     if not hits:
         return []
-    articles = Article.objects.only("pk", "slug", "live_title", "live_body", "audience", "helpful_count", "unhelpful_count").in_bulk(
+    articles = Article.objects.only("pk", "slug", "live_title", "live_body", "live_audience", "published_at", "status", "helpful_count", "unhelpful_count").in_bulk(
         [hit.article_id for hit in hits]
     )
     suggestions = []
@@ -79,13 +79,15 @@ def suggested_articles(ticket: Any, *, user: Any) -> list[dict[str, Any]]:
             "id": article.pk,
             "title": article.live_title,
             "snippet": hit.snippet,  # escaped by search.snippet, the query's words in <mark>
-            "audience": article.get_audience_display(),
-            "public": article.audience == Audience.PUBLIC,
+            "audience": Audience(article.live_audience).label,
+            "public": article.live_audience == Audience.PUBLIC,
             "helpful": article.helpful_count,
             "unhelpful": article.unhelpful_count,
             "url": reverse("admin:knowledge_article_change", args=[article.pk]),
             "feedback_url": reverse("admin:knowledge_article_feedback", args=[article.pk]),
-            "insert": insert_text(article),
+            # Only a public article goes into a reply: the customer reads it. Internal ones are
+            # for the agent's eyes.
+            "insert": insert_text(article) if article.live_audience == Audience.PUBLIC else "",
         })
     return suggestions
 
@@ -98,12 +100,12 @@ def insert_text(article: Article) -> str:
         summary = summary[:SUMMARY_CHARS].rstrip() + "…"
     parts = [f"【{article.live_title}】", summary]
     template = getattr(settings, "KB_PUBLIC_ARTICLE_URL", "")
-    if template and article.audience == Audience.PUBLIC:
+    if template and article.live_audience == Audience.PUBLIC:
         parts.append(template.format(slug=article.slug))
     return "\n".join(part for part in parts if part)
 
 
-def canned_replies(ticket: Any, agent: Agent | None) -> list[dict[str, Any]]:
+def canned_replies(ticket: Any, agent: Agent | None, *, viewer: Any) -> list[dict[str, Any]]:
     if agent is None:
         return []
     replies = list(services.canned_replies_for(agent))
@@ -114,7 +116,7 @@ def canned_replies(ticket: Any, agent: Agent | None) -> list[dict[str, Any]]:
             "title": reply.title,
             "shortcut": reply.shortcut,
             "team": reply.team.name if reply.team_id else "",
-            "text": services.render_canned_reply(reply, ticket=ticket, agent=agent, reply_due=due),
+            "text": services.render_canned_reply(reply, ticket=ticket, agent=agent, reply_due=due, viewer=viewer),
         }
         for reply in replies
     ]

@@ -86,6 +86,8 @@ class ReviewNoteForm(forms.Form):
     """The note a reviewer sends back (required) or leaves when publishing (optional)."""
 
     note = forms.CharField(label=_("Review note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    # The version the page showed: publishing refuses an article changed since.
+    seen = forms.DateTimeField(required=False, widget=forms.HiddenInput)
 
 
 class KbCategoryForm(forms.ModelForm):

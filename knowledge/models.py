@@ -91,6 +91,10 @@ class Article(models.Model):
     live_title = models.CharField(_("published title"), max_length=200, blank=True, editable=False)
     live_body = models.TextField(_("published body"), blank=True, editable=False)
     live_html = models.TextField(_("published HTML"), blank=True, editable=False)
+    live_audience = models.CharField(
+        _("published audience"), max_length=10, choices=Audience.choices, blank=True, editable=False,
+        help_text=_("Who reads the published version: a change of audience waits for review like any other."),
+    )
     published_at = models.DateTimeField(_("published"), null=True, blank=True, editable=False)
     review_due_on = models.DateField(
         _("review due"), null=True, blank=True,
@@ -122,7 +126,7 @@ class Article(models.Model):
         ordering = ["-updated_at", "-id"]
         indexes = [
             models.Index(fields=["status", "-updated_at"], name="article_status_idx"),
-            models.Index(fields=["audience", "status"], name="article_audience_idx"),
+            models.Index(fields=["live_audience", "status"], name="article_audience_idx"),
             models.Index(fields=["review_due_on"], name="article_review_due_idx", condition=models.Q(status="published")),
             # and on PostgreSQL a GIN index on search_vector (migration 0001: SQLite has none)
         ]
@@ -139,6 +143,10 @@ class Article(models.Model):
     @property
     def shown_title(self) -> str:
         return self.live_title if self.is_live else self.title
+
+    @property
+    def shown_audience(self) -> str:
+        return self.live_audience if self.is_live else self.audience
 
 
 class ArticleFeedback(models.Model):

@@ -191,7 +191,7 @@ def visible(*, public_only: bool, live_only: bool) -> QuerySet[Article]:
     the live ones, for suggestions they can put in a reply)."""
     articles = Article.objects.exclude(status=Article.Status.ARCHIVED)
     if public_only:
-        articles = articles.filter(audience=Audience.PUBLIC)
+        articles = articles.filter(live_audience=Audience.PUBLIC)  # the reviewed audience
     if public_only or live_only:
         articles = articles.filter(published_at__isnull=False)
     return articles
@@ -249,13 +249,13 @@ def search(query: str, *, public_only: bool = False, live_only: bool = False, li
             snippet=snippet(row.live_body if row.is_live else row.body, strong + weak, marker=marker),
             score=round(float(row.final), 4),
             status=row.status,
-            audience=row.audience,
+            audience=row.shown_audience,
         )
         for row in rows
     ]
 
 
-SHOWN_FIELDS = ("pk", "slug", "title", "body", "live_title", "live_body", "published_at", "status", "audience")
+SHOWN_FIELDS = ("pk", "slug", "title", "body", "live_title", "live_body", "published_at", "status", "audience", "live_audience")
 PUBLISHED_BOOST = 1.5
 VOTES_BOOST = 0.25  # all votes helpful: 1.25; all unhelpful: 0.75
 
@@ -278,7 +278,7 @@ def _boosted(ranked: QuerySet[Article]) -> QuerySet[Article]:
     net = Cast(F("helpful_count") - F("unhelpful_count"), FloatField())
     return ranked.annotate(
         score=F("relevance")
-        * Case(When(status=Article.Status.PUBLISHED, then=Value(PUBLISHED_BOOST)), default=Value(1.0),
+        * Case(When(published_at__isnull=False, then=Value(PUBLISHED_BOOST)), default=Value(1.0),  # live, even with an edit pending
                output_field=FloatField())
         * (Value(1.0) + Value(VOTES_BOOST) * net / votes)
     ).only(*SHOWN_FIELDS)

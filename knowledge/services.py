@@ -27,7 +27,7 @@ from helpdesk.errors import DomainError
 from helpdesk.history import record_creation, unrecorded
 from helpdesk.models import Agent, Tag
 from helpdesk.notifications import in_default_language, notify
-from helpdesk.pii import mask_text
+from helpdesk.pii import mask_text, shown_contact
 
 from . import search
 from .models import (
@@ -170,22 +170,50 @@ def submit_for_review(*, article: Article, actor: AbstractBaseUser) -> Article:
     return article
 
 
+# Versions that are not a change of content: who made them did not write the text.
+NOT_WRITING = ("sent for review", "sent back", "published", "archived")
+
+
+def authors_since_published(article: Article) -> set[int]:
+    """Everyone whose words are in the change under review: who wrote or restored content since
+    the last publish, and for a revert who wrote the version it restored."""
+    versions = article.history.order_by("-history_id").values_list("history_user_id", "history_change_reason")
+    authors: set[int] = set()
+    for user_id, reason in versions.iterator():
+        if reason == "published":
+            break
+        if reason and reason.startswith("reverted to version "):
+            restored = article.history.filter(history_id=reason.rsplit(" ", 1)[-1]).values_list("history_user_id", flat=True)
+            authors.update(pk for pk in restored if pk is not None)
+        if user_id is not None and reason not in NOT_WRITING:
+            authors.add(user_id)
+    return authors
+
+
 def _check_reviewer(article: Article, reviewer: AbstractBaseUser) -> None:
     if not reviewer.has_perm(PUBLISH_PERMISSION):
         raise DomainError("forbidden", _("You may not review articles."))
-    if reviewer.pk in (article.edited_by_id, article.submitted_by_id):
+    if reviewer.pk in {article.edited_by_id, article.submitted_by_id} | authors_since_published(article):
         raise DomainError("self_review", _("Someone other than the article's author must review it."))
 
 
 @transaction.atomic
-def publish(*, article: Article, reviewer: AbstractBaseUser, note: str = "", today: date | None = None) -> Article:
-    """Approve the change under review: it becomes what readers see."""
+def publish(
+    *, article: Article, reviewer: AbstractBaseUser, note: str = "", today: date | None = None,
+    seen_version: Any = None, check_seen: bool = False,
+) -> Article:
+    """Approve the change under review: it becomes what readers see. With `check_seen`,
+    `seen_version` is the article's `updated_at` on the page the reviewer read, and a change made
+    since is refused, so nobody publishes a text they did not see."""
     article = _lock(article)
     if article.status != S.IN_REVIEW:
         raise DomainError("invalid_status", _("Only an article in review can be published."))
     _check_reviewer(article, reviewer)
+    if check_seen and article.updated_at != seen_version:
+        raise DomainError("changed", _("The article changed after you opened it; read it again before publishing."))
     today = today or timezone.localdate()
     article.live_title, article.live_body, article.live_html = article.title, article.body, to_html(article.body)
+    article.live_audience = article.audience
     article.published_at = timezone.now()
     if article.review_due_on is None or article.review_due_on <= today:
         article.review_due_on = today + timedelta(days=review_days())
@@ -228,7 +256,7 @@ def restore(*, article: Article, actor: AbstractBaseUser) -> Article:
     if article.status != S.ARCHIVED:
         raise DomainError("invalid_status", _("Only an archived article can be restored."))
     article.status, article.published_at, article.edited_by = S.DRAFT, None, actor
-    article.live_title = article.live_body = article.live_html = ""
+    article.live_title = article.live_body = article.live_html = article.live_audience = ""
     _save(article, actor=actor, reason="restored")
     search.reindex([article.pk])
     return article
@@ -243,8 +271,11 @@ def revert(*, article: Article, history_id: int, actor: AbstractBaseUser) -> Art
     changes = {name: getattr(record, name) for name in ("title", "body", "language", "audience", "review_due_on")}
     changes["category"] = KbCategory.objects.filter(pk=record.category_id).first()
     changes["owner"] = get_user_model().objects.filter(pk=record.owner_id).first()
-    tags = [link.tag.name for link in record.tags.select_related("tag")]
-    categories = [link.category_id for link in record.ticket_categories.all()]
+    # Tags and ticket categories deleted since are left out.
+    tags = [link.tag.name for link in record.tags.select_related("tag") if link.tag is not None]
+    from tickets.models import Category
+
+    categories = list(Category.objects.filter(pk__in=[link.category_id for link in record.ticket_categories.all()]))
     return update_article(
         article=article, actor=actor, changes=changes, tags=tags, ticket_categories=categories,
         reason=f"reverted to version {history_id}",
@@ -259,8 +290,9 @@ def find(query: str, *, user: AbstractBaseUser | None, source: str, public_only:
     """Search, and log the search (zero-result searches feed the gap report)."""
     hits = search.search(query, public_only=public_only, live_only=live_only, limit=limit)
     if query.strip():
+        masked = mask_text(query.strip())  # readers type their phone numbers into search boxes too
         SearchLog.objects.create(
-            query=query.strip()[:200], normalized=search.normalize(query), results=len(hits), source=source,
+            query=masked[:200], normalized=search.normalize(masked), results=len(hits), source=source,
             public=public_only, user=user if user is not None and user.is_authenticated else None,
         )
     return hits
@@ -285,9 +317,13 @@ def record_feedback(
                 previous.helpful, previous.comment = helpful, comment[:500]
                 previous.save(update_fields=["helpful", "comment"])
             return previous
-    feedback = ArticleFeedback.objects.create(
-        article=article, helpful=helpful, user=user if signed_in else None, source=source, comment=comment[:500],
-    )
+    try:
+        with transaction.atomic():  # a double click: the second insert hits the one-vote constraint
+            feedback = ArticleFeedback.objects.create(
+                article=article, helpful=helpful, user=user if signed_in else None, source=source, comment=comment[:500],
+            )
+    except IntegrityError:
+        return record_feedback(article=article, helpful=helpful, user=user, comment=comment)
     _count(article, helpful, +1)
     return feedback
 
@@ -333,7 +369,10 @@ def next_reply_due(ticket: Any) -> Any:
     )
 
 
-def render_canned_reply(reply: CannedReply, *, ticket: Any = None, agent: Agent | None = None, reply_due: Any = _LOOK_UP) -> str:
+def render_canned_reply(
+    reply: CannedReply, *, ticket: Any = None, agent: Agent | None = None, reply_due: Any = _LOOK_UP,
+    viewer: AbstractBaseUser | None = None,
+) -> str:
     """The reply's text with its placeholders filled for this ticket; a placeholder that has no
     value here (no ticket, no running clock) is left as written for the agent to fill. Rendering
     several for one ticket, pass reply_due=next_reply_due(ticket) so the clock is read once."""
@@ -344,7 +383,8 @@ def render_canned_reply(reply: CannedReply, *, ticket: Any = None, agent: Agent 
         from tickets.autoreplies import format_reply_time
 
         values["ticket_ref"] = ticket.reference
-        values["customer_name"] = ticket.customer.name
+        # Masked for a viewer who may not see the customer's details (QA inspectors, trainers).
+        values["customer_name"] = shown_contact(ticket.customer, viewer)["name"] if viewer is not None else ticket.customer.name
         due = next_reply_due(ticket) if reply_due is _LOOK_UP else reply_due
         if due is not None:
             now = timezone.now()
@@ -361,11 +401,17 @@ AGENT = gettext_lazy("Agent")
 
 
 def anonymise(text: str, *, customer: Any) -> str:
-    """Take the customer out of a text: their name, phone, email and anything that looks like a
-    phone, email, ID or card number."""
-    for value in (customer.name, customer.phone, customer.email):
-        if value and len(value) >= 2:
-            text = text.replace(value, "***")
+    """Take the customer out of a text: their name, email, ids on every channel, their phone
+    number however it is written (+86, spaces, dashes), and anything that looks like a phone,
+    email, ID or card number."""
+    values = [customer.name, customer.email, getattr(customer, "external_id", "")]
+    values += list(customer.identities.values_list("external_id", flat=True))
+    for value in sorted((v for v in values if v and len(v) >= 2), key=len, reverse=True):
+        text = text.replace(value, "***")
+    digits = re.sub(r"\D", "", customer.phone or "")
+    for number in {digits, digits[2:] if digits.startswith("86") else ""}:
+        if len(number) >= 6:
+            text = re.sub(r"[\s-]?".join(number), "***", text)
     return mask_text(text)
 
 
@@ -408,7 +454,8 @@ def remind_overdue_reviews(*, today: date | None = None, every_days: int = 7) ->
     """Tell each owner which of their published articles are past their review date, at most
     once a week an article. Returns how many owners were told."""
     today = today or timezone.localdate()
-    due = Article.objects.filter(status=S.PUBLISHED, review_due_on__lte=today, owner__isnull=False).exclude(
+    live = Article.objects.filter(published_at__isnull=False).exclude(status=S.ARCHIVED)  # an edit may be pending
+    due = live.filter(review_due_on__lte=today, owner__isnull=False).exclude(
         review_reminded_on__gt=today - timedelta(days=every_days)
     )
     by_owner: dict[int, list[Article]] = {}

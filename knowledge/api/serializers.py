@@ -28,7 +28,7 @@ class KbArticleSerializer(serializers.Serializer):
     slug = serializers.CharField(read_only=True)
     title = serializers.CharField(source="shown_title", read_only=True)
     language = serializers.CharField(read_only=True)
-    audience = serializers.CharField(read_only=True, help_text="internal or public")
+    audience = serializers.CharField(source="shown_audience", read_only=True, help_text="internal or public")
     status = serializers.CharField(read_only=True, help_text="draft, in_review or published")
     live = serializers.BooleanField(source="is_live", read_only=True, help_text="A reviewed version is shown to readers.")
     category = KbCategoryRefSerializer(read_only=True, allow_null=True)

@@ -165,7 +165,8 @@ class CannedReplyViewSet(mixins.ListModelMixin, ApiViewSet):
         if ticket is not None:
             agent, due = agent_of(request.user), services.next_reply_due(ticket)
             context["bodies"] = {
-                reply.pk: services.render_canned_reply(reply, ticket=ticket, agent=agent, reply_due=due) for reply in page
+                reply.pk: services.render_canned_reply(reply, ticket=ticket, agent=agent, reply_due=due, viewer=request.user)
+                for reply in page
             }
         return self.get_paginated_response(CannedReplySerializer(page, many=True, context=context).data)
 

@@ -231,7 +231,7 @@ def test_an_author_cannot_publish_their_own_change_and_another_reviewer_can(clie
 
     client.force_login(tom)
     assert step_url(draft, "publish") in client.get(change_url(draft)).content.decode()
-    response = client.post(step_url(draft, "publish"), {"note": "核对过"}, follow=True)
+    response = client.post(step_url(draft, "publish"), {"note": "核对过", "seen": draft.updated_at.isoformat()}, follow=True)
     assert "Published: readers now see this version." in shown_messages(response)
     draft.refresh_from_db()
     assert draft.status == S.PUBLISHED and draft.reviewed_by == tom and draft.live_body == "签收后 10 天内可退货。"
@@ -293,16 +293,20 @@ def test_a_workflow_step_of_the_wrong_status_shows_the_services_error(client, al
 
 def test_the_list_actions_report_what_the_service_refused(client, alice, lena, tom, draft):
     other = services.create_article(actor=lena.user, title="换货", slug="exchange")
-    services.submit_for_review(article=draft, actor=alice.user)
     services.submit_for_review(article=other, actor=lena.user)
     client.force_login(lena.user)
     response = client.post(
-        LIST, {"action": "publish_selected", "_selected_action": [draft.pk, other.pk], "index": 0}, follow=True,
+        LIST, {"action": "submit_selected", "_selected_action": [draft.pk, other.pk], "index": 0}, follow=True,
     )
     text = " ".join(shown_messages(response))
-    assert "1 article updated." in text and "换货: Someone other than the article's author must review it." in text
-    assert Article.objects.get(pk=draft.pk).status == S.PUBLISHED
-    assert Article.objects.get(pk=other.pk).status == S.IN_REVIEW
+    assert "1 article updated." in text and "换货: Only a draft can be sent for review." in text
+    assert Article.objects.get(pk=draft.pk).status == S.IN_REVIEW
+
+
+def test_the_list_offers_no_blind_publish(client, lena):
+    client.force_login(lena.user)
+    actions = client.get(LIST).context["action_form"].fields["action"].choices
+    assert "publish_selected" not in [name for name, _label in actions]
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -537,3 +541,18 @@ def test_a_single_version_page_leads_back_to_the_versions(client, alice, draft):
     version = draft.history.get().history_id
     response = client.get(reverse("admin:knowledge_article_simple_history", args=[draft.pk, version]))
     assert response.status_code == 302 and response["Location"] == history_url(draft)
+
+
+def test_a_reviewer_cannot_publish_a_version_changed_after_they_opened_it(client, alice, tom, draft):
+    services.submit_for_review(article=draft, actor=alice.user)
+    client.force_login(tom)
+    client.get(change_url(draft))
+    opened = Article.objects.get(pk=draft.pk).updated_at
+    services.update_article(article=draft, actor=alice.user, changes={"body": "偷换的内容"})
+    services.submit_for_review(article=draft, actor=alice.user)
+    response = client.post(step_url(draft, "publish"), {"seen": opened.isoformat()}, follow=True)
+    assert any("The article changed after you opened it" in m for m in shown_messages(response))
+    draft.refresh_from_db()
+    assert draft.published_at is None and draft.live_body == ""
+    response = client.post(step_url(draft, "publish"), follow=True)  # no version at all: refused too
+    assert any("The article changed after you opened it" in m for m in shown_messages(response))

@@ -55,7 +55,7 @@ def live(author, reviewer, **fields) -> Article:
 @pytest.fixture
 def band_article(alice, lena) -> Article:
     return live(
-        alice.user, lena.user, title="手环连接失败怎么办", slug="band-connection",
+        alice.user, lena.user, title="手环连接失败怎么办", slug="band-connection", audience="public",
         body="请先重启手环,再打开手机蓝牙重新配对。如果仍然连接失败,请把手环恢复出厂设置。",
     )
 
@@ -325,7 +325,7 @@ def test_an_agent_inserts_an_article_and_a_canned_reply_and_sends_them(live_serv
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    article = live(alice.user, lena.user, title="手环连接失败怎么办", slug="band", body="请先重启手环,再重新配对。")
+    article = live(alice.user, lena.user, title="手环连接失败怎么办", slug="band", audience="public", body="请先重启手环,再重新配对。")
     client.force_login(alice.user)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -361,3 +361,13 @@ def test_an_agent_inserts_an_article_and_a_canned_reply_and_sends_them(live_serv
     article.refresh_from_db()
     assert (article.usage_count, article.helpful_count) == (1, 1)
     assert ArticleUse.objects.get().ticket == ticket
+
+
+def test_an_internal_article_is_suggested_to_the_agent_but_never_offered_for_the_reply(client, alice, lena, ticket):
+    live(alice.user, lena.user, title="手环连接失败的内部处理", slug="band-internal", body="内部:可直接换新。")
+    client.force_login(alice.user)
+    response = client.get(page_url(ticket))
+    data = response.context["kb_assist_data"]
+    assert data["articles"] == []  # nothing the reply box could insert
+    page = response.content.decode()
+    assert "手环连接失败的内部处理" in page and "kb-insert" not in page

@@ -327,3 +327,102 @@ def test_reindex_kb_rebuilds_the_search_words(draft):
     assert search.search("退货流程") == []
     call_command("reindex_kb", stdout=open("/dev/null", "w"))
     assert [hit.slug for hit in search.search("退货流程")] == ["returns"]
+
+
+# --- found in review --------------------------------------------------------------------
+
+
+def test_an_unreviewed_change_of_audience_never_reaches_public_readers(alice, lena):
+    from knowledge import search
+
+    article = services.create_article(actor=alice.user, title="退款审批规则", body="超过 500 元需主管审批。", slug="internal-rule")
+    published(article, author=alice.user, reviewer=lena.user)
+    services.update_article(article=article, actor=alice.user, changes={"audience": "public"})
+    article.refresh_from_db()
+    assert article.is_live and article.live_audience == "internal"
+    assert search.visible(public_only=True, live_only=True).filter(pk=article.pk).exists() is False
+    assert search.search("退款审批", public_only=True) == []
+    services.submit_for_review(article=article, actor=alice.user)
+    services.publish(article=article, reviewer=lena.user)
+    assert [hit.slug for hit in search.search("退款审批", public_only=True)] == ["internal-rule"]
+
+
+def test_nobody_who_wrote_part_of_the_change_may_publish_it(alice, lena, bob, tom):
+    article = services.create_article(actor=tom, title="换货", body="第一版")
+    published(article, author=tom, reviewer=lena.user)
+    services.update_article(article=article, actor=lena.user, changes={"body": "组长写的内容"})
+    services.update_article(article=article, actor=bob.user, changes={"title": "换货须知"})  # someone else touches it
+    services.submit_for_review(article=article, actor=bob.user)
+    with pytest.raises(DomainError) as refused:
+        services.publish(article=article, reviewer=lena.user)
+    assert refused.value.code == "self_review"
+    services.publish(article=article, reviewer=tom)  # tom wrote nothing since the last publish
+
+
+def test_reverting_to_a_reviewers_own_version_does_not_let_them_publish_it(alice, lena, tom):
+    article = services.create_article(actor=alice.user, title="发票", body="原文")
+    published(article, author=alice.user, reviewer=tom)
+    services.update_article(article=article, actor=lena.user, changes={"body": "组长的版本"})
+    lenas = article.history.latest("history_id").history_id
+    services.update_article(article=article, actor=alice.user, changes={"body": "客服的版本"})
+    services.revert(article=article, history_id=lenas, actor=alice.user)
+    services.submit_for_review(article=article, actor=alice.user)
+    with pytest.raises(DomainError):
+        services.publish(article=article, reviewer=lena.user)
+
+
+def test_a_stale_review_is_refused(draft, alice, lena):
+    services.submit_for_review(article=draft, actor=alice.user)
+    seen = Article.objects.get(pk=draft.pk).updated_at
+    services.update_article(article=draft, actor=alice.user, changes={"body": "偷换"})
+    services.submit_for_review(article=draft, actor=alice.user)
+    with pytest.raises(DomainError) as refused:
+        services.publish(article=draft, reviewer=lena.user, seen_version=seen, check_seen=True)
+    assert refused.value.code == "changed"
+
+
+def test_the_customers_name_in_a_canned_reply_is_masked_for_who_may_not_see_it(alice, iris):
+    ticket = TicketFactory(customer=CustomerFactory(name="王小明"))
+    reply = CannedReply.objects.create(title="t", body="{customer_name}您好")
+    assert services.render_canned_reply(reply, ticket=ticket, viewer=iris) == "王**您好"
+    assert services.render_canned_reply(reply, ticket=ticket, viewer=alice.user) == "王小明您好"
+
+
+def test_searches_are_logged_without_phone_numbers_or_emails(db):
+    services.find("我的手机 13800138000 邮箱 wang.xm@example.com 退货", user=None, source="api", public_only=True)
+    log = SearchLog.objects.get()
+    assert "13800138000" not in log.query + log.normalized and "wang.xm@example.com" not in log.query + log.normalized
+
+
+def test_a_training_case_masks_the_customers_phone_however_it_is_written_and_their_ids(tom):
+    from tests.factories import CustomerIdentityFactory
+
+    customer = CustomerFactory(name="王小明", phone="+8613800138000")
+    CustomerIdentityFactory(customer=customer, external_id="wxm_1988")
+    ticket = TicketFactory(customer=customer, status=Ticket.Status.SOLVED)
+    MessageFactory(ticket=ticket, body="电话 138 0013 8000,也可以打 138-0013-8000,微信 wxm_1988")
+    case = services.archive_case(ticket=ticket, actor=tom)
+    body = case.transcript[0]["body"]
+    assert "0013" not in body and "wxm_1988" not in body
+
+
+def test_revert_skips_tags_and_ticket_categories_deleted_since(alice):
+    from helpdesk.models import Tag
+    from tests.factories import CategoryFactory
+
+    category = CategoryFactory()
+    article = services.create_article(actor=alice.user, title="t", tags=["旧标签"], ticket_categories=[category])
+    first = article.history.get().history_id
+    services.update_article(article=article, actor=alice.user, changes={"title": "t2"}, tags=[], ticket_categories=[])
+    Tag.objects.filter(name="旧标签").delete()
+    category.delete()
+    services.revert(article=article, history_id=first, actor=alice.user)
+    article.refresh_from_db()
+    assert article.title == "t" and list(article.tags.all()) == [] and list(article.ticket_categories.all()) == []
+
+
+def test_an_article_with_a_pending_edit_is_still_reminded_when_due(draft, alice, lena):
+    article = published(draft, author=alice.user, reviewer=lena.user)
+    services.update_article(article=article, actor=alice.user, changes={"body": "待审核的修改"})
+    article.refresh_from_db()
+    assert services.remind_overdue_reviews(today=article.review_due_on) == 1
