@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,7 +80,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its access line and request id cover every response (helpdesk.observability).
+    "helpdesk.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +120,9 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'helpdesk.sqlite3'}",
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection is checked before a request reuses it: after a database restart
+        # the first request gets a new connection instead of an error.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -151,6 +159,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# whitenoise serves static files from STATIC_ROOT, filled by `manage.py collectstatic` on each
+# release: in production with hashed names, compressed and cached for a year. The manifest
+# only exists after collectstatic, so DEBUG and the tests keep plain storage (and whitenoise
+# then finds files in the apps themselves).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development and tests: whitenoise looks files up on each request (no collectstatic needed).
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 
 LOGIN_URL = "admin:login"
 
@@ -166,6 +187,24 @@ if envbool("BEHIND_TLS_PROXY", "false"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Load balancers probe /healthz over plain HTTP on the private network: no redirect to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Content security policy (Django's ContentSecurityPolicyMiddleware): scripts only from this
+# site's files, no inline script anywhere (the admin, the QA scoring page, the ticket page's
+# assist panel, the live view and the survey page load theirs from /static/, the API docs from
+# their own URL). A page that needs an inline script must use a nonce (CSP.NONCE).
+# Inline styles stay allowed: several pages carry <style> blocks and style attributes, and a
+# style cannot run code. data: images are the API docs' icons.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # A shared cache makes API throttling hold across processes; local memory is the default.
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -185,6 +224,9 @@ REST_FRAMEWORK = {
         "helpdesk.api.auth.RolePermissions",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["helpdesk.api.auth.PerClientThrottle"],
+    # Anonymous callers are throttled by address: trust X-Forwarded-For only from the one proxy
+    # in front (BEHIND_TLS_PROXY), or a caller could name a new address on every request.
+    "NUM_PROXIES": 1 if envbool("BEHIND_TLS_PROXY", "false") else 0,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -212,11 +254,31 @@ SPECTACULAR_SETTINGS = {
 }
 WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10)
 
+# Logs go to stderr, one line per record: JSON objects in production (LOG_FORMAT=json, the
+# default without DEBUG), readable text in development. Every record carries the request id
+# and the user or API key of the request, or the id of the Celery task, that logged it
+# (helpdesk.observability); each request writes one access line (logger helpdesk.access).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "helpdesk.observability.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "helpdesk.observability.JsonFormatter"},
+        "plain": {"()": "helpdesk.observability.PlainFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's records reach the root handler once, in the same format (not also Django's
+        # own console handler, which would print them a second time in DEBUG).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's request lines carry query strings, and helpdesk.access already writes a
+        # line per request.
+        "django.server": {"handlers": [], "level": "CRITICAL", "propagate": True},
+    },
 }
 
 # History is read-only in the admin: reverting would change state around the services.
@@ -324,6 +386,19 @@ _beat = {
         beat_crontab("send_report_emails", "0 7 * * *"),
         23 * 3600,
     ),
+    # Back up the database, keeping BACKUP_KEEP copies. Daily at 03:30 local time:
+    # https://crontab.guru/#30_3_*_*_*
+    "backup-database": ("helpdesk.backup_database", beat_crontab("backup_database", "30 3 * * *"), 6 * 3600),
+    # Anonymise conversations past their retention period. Daily at 02:45 local time:
+    # https://crontab.guru/#45_2_*_*_*
+    "anonymise-expired-conversations": (
+        "tickets.anonymise_expired_conversations",
+        beat_crontab("anonymise_expired_conversations", "45 2 * * *"),
+        6 * 3600,
+    ),
+    # Beat's heartbeat: a worker records the time, and GET /healthz reports its age. Every
+    # minute: https://crontab.guru/#*_*_*_*_*
+    "beat-heartbeat": ("helpdesk.beat_heartbeat", beat_crontab("heartbeat", "* * * * *"), 50),
     # Remind article owners of reviews that are due (each article at most weekly). Daily at
     # 09:00 local time: https://crontab.guru/#0_9_*_*_*
     "remind-article-reviews": (
@@ -337,8 +412,24 @@ CELERY_BEAT_SCHEDULE = {
     for key, (task, schedule, expires) in _beat.items()
     if schedule is not None
 }
+# GET /healthz answers 503 when beat's heartbeat is older than this (or missing), and gives the
+# broker this long to accept a connection.
+HEALTH_BEAT_MAX_AGE_SECONDS = envint("HEALTH_BEAT_MAX_AGE_SECONDS", 180)
+if HEALTH_BEAT_MAX_AGE_SECONDS <= 60:
+    raise ImproperlyConfigured("HEALTH_BEAT_MAX_AGE_SECONDS must be more than 60: the heartbeat comes every minute.")
+HEALTH_BROKER_TIMEOUT_SECONDS = envint("HEALTH_BROKER_TIMEOUT_SECONDS", 2)
 
 # Domain settings.
 TICKETS_AUTO_CLOSE_DAYS = envint("TICKETS_AUTO_CLOSE_DAYS", 4)
 CSAT_SURVEY_DAYS = envint("CSAT_SURVEY_DAYS", 7)  # how long a satisfaction survey link stays valid
+# Backups (manage.py backup / restore, and the daily task): where, and how many to keep.
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_KEEP = envint("BACKUP_KEEP", 7)
+# Retention: a closed ticket's conversation is anonymised (customer details removed, metrics
+# kept) this many days after it closed; 0 keeps conversations for ever.
+RETENTION_CONVERSATION_DAYS = envint("RETENTION_CONVERSATION_DAYS", 3 * 365)
 KB_REVIEW_DAYS = envint("KB_REVIEW_DAYS", 90)  # an article's review falls due this long after publishing
+
+# Error mails (to ADMINS) carry field names but not their values, nor the query string: the
+# values are often a customer's phone number or email.
+DEFAULT_EXCEPTION_REPORTER = "helpdesk.error_reports.PiiSafeExceptionReporter"

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from . import privacy
 from .admin_history import AuditedAdmin
+from .errors import DomainError
 from .models import Agent, Customer, CustomerIdentity, Skill, Tag, Team
 from .pii import can_see_pii, shown_contact
 from .queries import agent_of, agents_visible_to
@@ -144,6 +148,8 @@ class CustomerAdmin(AuditedAdmin):
     inlines = [CustomerIdentityInline]
     autocomplete_fields = ["tags"]
     show_full_result_count = False
+    actions = ["export_data", "erase_personal_data"]
+    erase_at_most = 50  # each erasure rewrites every conversation of the customer: keep a request short
 
     def get_list_display(self, request: HttpRequest) -> list:
         if can_see_pii(request.user):
@@ -178,6 +184,58 @@ class CustomerAdmin(AuditedAdmin):
         if not can_see_pii(request.user):
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # --- requests from customers: export and erasure (helpdesk.privacy), administrators only ---
+
+    def has_privacy_permission(self, request: HttpRequest) -> bool:
+        return is_administrator(request.user)
+
+    @admin.action(description=_("Export data (JSON)"), permissions=["privacy"])
+    def export_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+        customers = list(queryset.order_by("pk")[:2])
+        if len(customers) != 1:
+            self.message_user(request, _("Choose exactly one customer to export."), messages.WARNING)
+            return None
+        customer = customers[0]
+        response = StreamingHttpResponse(
+            privacy.export_customer(customer=customer, actor=request.user), content_type="application/json; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(customer.pk)}"'
+        return response
+
+    @admin.action(description=_("Erase personal data…"), permissions=["privacy"])
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+        """A confirmation page first (naming the customers that will be refused and why), then
+        the erasure of each customer, reporting those refused."""
+        customers = list(queryset.order_by("pk")[: self.erase_at_most + 1])
+        if len(customers) > self.erase_at_most:
+            message = _("Erase at most %(count)d customers at a time.") % {"count": self.erase_at_most}
+            self.message_user(request, message, messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Erase personal data"),
+                "opts": self.model._meta,
+                "rows": [(customer, privacy.open_tickets(customer)) for customer in customers],
+                "action": "erase_personal_data",
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+            }
+            return TemplateResponse(request, "admin/helpdesk/customer/erase_confirmation.html", context)
+        erased, refused = 0, []
+        for customer in customers:
+            try:
+                privacy.erase_customer(customer=customer, actor=request.user)
+                erased += 1
+            except DomainError as error:
+                refused.append(f"#{customer.pk}: {error.message}")
+        if erased:
+            done = ngettext("%d customer erased.", "%d customers erased.", erased) % erased
+            self.message_user(request, done, messages.SUCCESS)
+        if refused:
+            self.message_user(request, _("Refused: %s") % "; ".join(refused), messages.ERROR)
+        return None
 
 
 from . import admin_calendars, admin_integrations, admin_notifications  # noqa: E402,F401  the other admin pages

@@ -431,3 +431,21 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class Heartbeat(models.Model):
+    """When a periodic process last proved it was alive: one row per process name.
+
+    Beat writes "beat" every minute through a task, so the row's age shows, from any web
+    machine, that both beat and a worker are running (GET /healthz).
+    """
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.at.isoformat()}"

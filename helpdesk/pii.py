@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importable before apps are ready: the error-mail reporter loads it with logging
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 PII_PERMISSION = "helpdesk.view_customer_pii"
 

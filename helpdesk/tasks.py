@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from . import services, webhooks
+from . import health, services, webhooks
 
 # Options of a task that may run twice with no second effect: acknowledged after it ran (a
 # worker killed half-way has it delivered again) and retried when the database hiccups.
@@ -45,3 +45,15 @@ def requeue_webhook_deliveries_task() -> int:
 def purge_idempotency_keys_task() -> int:
     """Forget Idempotency-Key results older than their 24 hours."""
     return services.purge_idempotency_keys()
+
+
+@shared_task(name="helpdesk.beat_heartbeat", ignore_result=True)
+def beat_heartbeat_task() -> None:
+    """Beat runs this every minute: its row's age in GET /healthz shows beat and a worker alive.
+
+    Not retried: a missed beat is replaced by the next one a minute later.
+    """
+    health.record_heartbeat()
+
+
+from . import tasks_backup  # noqa: E402, F401  the daily backup; Celery autodiscovers only this module

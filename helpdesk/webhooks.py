@@ -102,14 +102,16 @@ def deliver(*, delivery_id: int, final_attempt: bool) -> None:
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: "sha256=" + sign(delivery.endpoint.secret, timestamp, body),
     }
-    code, error = None, ""
+    code, error, reason = None, "", ""
     try:
         response = requests.post(delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
         code = response.status_code
         if not 200 <= code < 300:
-            error = f"HTTP {code}: {response.text[:500]}"
+            # Endpoints often answer with the body they got, customer data and all: the answer
+            # is kept on the delivery for administrators, the log and the retry get the status.
+            error, reason = f"HTTP {code}: {response.text[:500]}", f"HTTP {code}"
     except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        error = reason = f"{type(exc).__name__}: {exc}"[:1000]
     now = timezone.now()
     if not error:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -121,6 +123,6 @@ def deliver(*, delivery_id: int, final_attempt: bool) -> None:
         status=WebhookDelivery.Status.FAILED if final_attempt else WebhookDelivery.Status.PENDING,
         attempts=delivery.attempts + 1, response_code=code, error=error,
     )
-    logger.warning("Webhook delivery %s to %s failed: %s", delivery.pk, delivery.endpoint.url, error)
+    logger.warning("Webhook delivery %s to %s failed: %s", delivery.pk, delivery.endpoint.url, reason)
     if not final_attempt:
-        raise DeliveryFailed(error)
+        raise DeliveryFailed(reason)

@@ -152,6 +152,9 @@ class Ticket(models.Model):
     # For first-contact resolution and the reopen rate (docs/metrics.md): kept by the services.
     public_replies = models.PositiveIntegerField(_("public agent replies"), default=0, editable=False)
     reopens = models.PositiveIntegerField(_("times reopened"), default=0, editable=False)
+    # Set when the conversation's customer details were removed (retention or erasure,
+    # helpdesk.privacy): the marker that makes a second pass skip the ticket.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True, editable=False)
     # Report durations (docs/metrics.md), computed by the database from the columns above, so
     # they can never drift from them; the report indexes carry them and aggregates read plain
     # numbers instead of subtracting timestamps row by row.
@@ -222,6 +225,12 @@ class Ticket(models.Model):
                     "created_at", "resolution_seconds", "handle_seconds", "public_replies", "reopens",
                     "channel", "category", "team", "assignee",
                 ],
+            ),
+            # The retention sweep reads only closed tickets not yet anonymised, by when they closed.
+            models.Index(
+                fields=["closed_at", "id"],
+                name="ticket_retention_idx",
+                condition=models.Q(status="closed", anonymised_at__isnull=True),
             ),
             # The auto-close sweep reads only solved tickets, by when they were solved.
             models.Index(

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from helpdesk import privacy
 from helpdesk.tasks import IDEMPOTENT
 
 from . import routing, services, sla
@@ -54,6 +55,17 @@ def check_sla_clock_task(clock_id: int) -> None:
 def assign_waiting_tickets_task() -> int:
     """The safety net under routing's own triggers (an agent online, a seat freed, a capacity raised)."""
     return routing.assign_all_waiting()
+
+
+@shared_task(name="tickets.anonymise_expired_conversations", **IDEMPOTENT)
+def anonymise_expired_conversations_task(batch_size: int = 200, max_batches: int = 50) -> int:
+    """Retention: take the customer out of conversations closed longer ago than
+    RETENTION_CONVERSATION_DAYS. Bounded work per run; a full last batch means more may wait,
+    so the task queues itself again (each run is short, a killed one redoes one batch)."""
+    done = privacy.anonymise_expired_conversations(batch_size=batch_size, max_batches=max_batches)
+    if done >= batch_size * max_batches:
+        anonymise_expired_conversations_task.apply_async(kwargs={"batch_size": batch_size, "max_batches": max_batches})
+    return done
 
 
 # Tasks kept in their own modules; Celery's autodiscovery loads only this one.

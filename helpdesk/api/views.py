@@ -5,25 +5,30 @@ from __future__ import annotations
 import django_filters
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk import privacy
 from helpdesk.calendars import NoWorkingTime, add_business_seconds
 from helpdesk.errors import DomainError
 from helpdesk.models import Agent, ApiKey, BusinessCalendar, Customer, Team
 from helpdesk.pii import can_see_pii
 from helpdesk.queries import agent_of, agents_visible_to, schedule_for
+from helpdesk.roles import is_administrator
 
 from .auth import KeyScope
 from .base import ApiViewSet, CursorPagination
+from .errors import error_response
 from .fields import ID_REGEX
 from .serializers import (
     AgentSerializer,
@@ -47,6 +52,18 @@ class CustomerFilter(django_filters.FilterSet):
     class Meta:
         model = Customer
         fields = ["external_id", "phone", "email", "tier"]
+
+
+class IsAdministrator(BasePermission):
+    """Requests about a customer's data as a whole (export, erasure) are for administrators."""
+
+    message = gettext_lazy("Only administrators may export or erase a customer's data.")
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return is_administrator(request.user)
+
+
+PRIVACY_PERMISSIONS = [IsAuthenticated, KeyScope, IsAdministrator]
 
 
 class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
@@ -81,6 +98,47 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         except IntegrityError:
             raise DomainError("duplicate", _("Another customer has this external id."), field="external_id") from None
         return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data, status=status_code)
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], permission_classes=PRIVACY_PERMISSIONS)
+    def export(self, request: Request, pk: str) -> StreamingHttpResponse:
+        """Everything about the customer as JSON (a request for their data), streamed; audited."""
+        customer = self.get_object()
+        response = StreamingHttpResponse(
+            privacy.export_customer(customer=customer, actor=request.user), content_type="application/json; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(customer.pk)}"'
+        return response
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "Erasure",
+            {
+                "customer": serializers.IntegerField(),
+                "already_erased": serializers.BooleanField(),
+                "tickets_anonymised": serializers.IntegerField(),
+            },
+        ),
+    )
+    @action(detail=True, methods=["post"], permission_classes=PRIVACY_PERMISSIONS)
+    def erase(self, request: Request, pk: str) -> Response:
+        """Erase the customer's personal data (a request to be forgotten); 409 while any of their
+        tickets is not closed. Idempotent: erasing again changes nothing."""
+        customer = self.get_object()
+        try:
+            erasure = privacy.erase_customer(customer=customer, actor=request.user)
+        except DomainError as error:
+            if error.code != "open_tickets":
+                raise
+            return error_response(error.code, error.message, 409)  # the state refuses, not the request
+        return Response(
+            {
+                "customer": erasure.customer_id,
+                "already_erased": not erasure.changed,
+                "tickets_anonymised": erasure.tickets_anonymised,
+            }
+        )
 
 
 class NamePagination(CursorPagination):

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
 from helpdesk.pii import shown_contact
+from helpdesk.queries import agents_visible_to
 
 from .. import sla
 from ..models import Escalation, Message, SlaClock, SlaMetric, Ticket
@@ -206,6 +207,13 @@ class TicketUpdateSerializer(serializers.Serializer):
     team = PrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
     assignee = PrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
+
+    def validate_assignee(self, agent: Agent | None) -> Agent | None:
+        # An agent the caller may not see is as unknown as one that does not exist: the answer
+        # would otherwise name another team's agent (helpdesk.queries.agents_visible_to).
+        if agent is not None and not agents_visible_to(self.context["user"]).filter(pk=agent.pk).exists():
+            self.fields["assignee"].fail("does_not_exist", pk_value=agent.pk)
+        return agent
 
 
 class TransitionSerializer(serializers.Serializer):
