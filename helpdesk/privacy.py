@@ -106,6 +106,11 @@ def _scrubbers(customer_ids: Iterable[int]) -> dict[int, Scrubber]:
     return {pk: Scrubber(values[pk]) for pk in ids}
 
 
+def scrubber_for(customer_id: int) -> Scrubber:
+    """The Scrubber of one customer: for texts kept elsewhere (training cases, search queries)."""
+    return _scrubbers([customer_id])[customer_id]
+
+
 def _long_id(value: str) -> str:
     # A short shop or channel id (say "1024") is too likely to be part of an order number.
     return value if len(value) >= 6 else ""

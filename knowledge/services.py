@@ -401,18 +401,12 @@ AGENT = gettext_lazy("Agent")
 
 
 def anonymise(text: str, *, customer: Any) -> str:
-    """Take the customer out of a text: their name, email, ids on every channel, their phone
-    number however it is written (+86, spaces, dashes), and anything that looks like a phone,
-    email, ID or card number."""
-    values = [customer.name, customer.email, getattr(customer, "external_id", "")]
-    values += list(customer.identities.values_list("external_id", flat=True))
-    for value in sorted((v for v in values if v and len(v) >= 2), key=len, reverse=True):
-        text = text.replace(value, "***")
-    digits = re.sub(r"\D", "", customer.phone or "")
-    for number in {digits, digits[2:] if digits.startswith("86") else ""}:
-        if len(number) >= 6:
-            text = re.sub(r"[\s-]?".join(number), "***", text)
-    return mask_text(text)
+    """Take the customer out of a text, as retention does (helpdesk.privacy): their current and
+    past name, phone however it is written, email and channel ids, and anything that looks like
+    a phone, email, ID or card number."""
+    from helpdesk.privacy import scrubber_for
+
+    return scrubber_for(customer.pk)(text)
 
 
 @transaction.atomic
@@ -422,12 +416,14 @@ def archive_case(*, ticket: Any, actor: AbstractBaseUser, title: str = "", lesso
 
     if ticket.status not in (Ticket.Status.SOLVED, Ticket.Status.CLOSED):
         raise DomainError("invalid_status", _("Only a solved or closed ticket can become a training case."))
-    customer = ticket.customer
+    from helpdesk.privacy import scrubber_for
+
+    scrub = scrubber_for(ticket.customer_id)  # one look-up of the customer's details for every message
     transcript = [
         {
             "role": kind,
             "at": at.isoformat(),
-            "body": anonymise(body, customer=customer),
+            "body": scrub(body),
         }
         for kind, at, body in ticket.messages.filter(is_internal=False)
         .order_by("created_at", "pk")
@@ -439,7 +435,7 @@ def archive_case(*, ticket: Any, actor: AbstractBaseUser, title: str = "", lesso
     for line in transcript:
         line["role"] = roles.get(line["role"], "system")
     case = TrainingCase(
-        title=(title or anonymise(ticket.subject, customer=customer))[:200], source_ticket=ticket,
+        title=(title or scrub(ticket.subject))[:200], source_ticket=ticket,
         category_id=ticket.category_id, channel=ticket.channel, lessons=lessons, transcript=transcript, created_by=actor,
     )
     case._history_user = actor
