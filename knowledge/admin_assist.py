@@ -79,7 +79,7 @@ def suggested_articles(ticket: Any, *, user: Any) -> list[dict[str, Any]]:
             "id": article.pk,
             "title": article.live_title,
             "snippet": hit.snippet,  # escaped by search.snippet, the query's words in <mark>
-            "audience": Audience(article.live_audience).label,
+            "audience": Audience(article.live_audience or Audience.INTERNAL).label,
             "public": article.live_audience == Audience.PUBLIC,
             "helpful": article.helpful_count,
             "unhelpful": article.unhelpful_count,

@@ -4,6 +4,13 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+
+def copy_audience(apps, schema_editor):
+    """Articles published before: their reviewed audience is the one they had then."""
+    Article = apps.get_model("knowledge", "Article")
+    Article.objects.filter(published_at__isnull=False).update(live_audience=models.F("audience"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -32,4 +39,5 @@ class Migration(migrations.Migration):
             model_name='article',
             index=models.Index(fields=['live_audience', 'status'], name='article_audience_idx'),
         ),
+        migrations.RunPython(copy_audience, migrations.RunPython.noop),
     ]
