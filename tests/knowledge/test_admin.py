@@ -8,7 +8,6 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
 
 from knowledge import services
 from knowledge.models import (
@@ -22,15 +21,7 @@ from knowledge.models import (
 from tests.factories import CategoryFactory, TicketFactory, UserFactory
 from tickets.models import Ticket
 
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """These tests read the admin's English messages: the default language is zh-hans."""
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 S = Article.Status
 LIST = reverse("admin:knowledge_article_changelist")
 ADD = reverse("admin:knowledge_article_add")

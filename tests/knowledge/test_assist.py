@@ -10,7 +10,6 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
 
 from helpdesk.models import Channel
 from knowledge import services
@@ -18,15 +17,7 @@ from knowledge.models import Article, ArticleUse, CannedReply, SearchLog, Traini
 from tests.factories import CustomerFactory, MessageFactory, TicketFactory
 from tickets.models import Message, Ticket
 
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """These tests read the admin's English messages: the default language is zh-hans."""
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 TICKETS = reverse("admin:tickets_ticket_changelist")
 
 
