@@ -11,9 +11,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import models
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 from simple_history.manager import HistoryDescriptor
 from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from . import observability
+
+
+class KeyAttributed(models.Model):
+    """Base of every history table: the API key a change came through, beside its user.
+
+    A key may act as a staff member's own user, so the user alone cannot tell a person's click
+    in the admin from their integration's call.
+    """
+
+    history_api_key = models.ForeignKey(
+        "helpdesk.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False,
+        related_name="+", verbose_name=_("API key"),
+    )
+
+    class Meta:
+        abstract = True
+
+
+def _attribute_key(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    """Stamp the key of the request being served (known once DRF authenticated it)."""
+    history_instance.history_api_key_id = observability.identity(observability.current().request)[1]
+
+
+pre_create_historical_record.connect(_attribute_key, dispatch_uid="helpdesk.history.attribute_key")
+
+
+def bulk_attribution() -> dict[str, Any]:
+    """Keyword arguments for simple-history's bulk helpers, which send no signal: the user and
+    API key of the request being served, if any."""
+    request = observability.current().request
+    user_id, api_key_id = observability.identity(request)
+    return {
+        "default_user": request.user if user_id is not None else None,
+        "custom_historical_attrs": {"history_api_key_id": api_key_id},
+    }
 
 
 class _HistoryDescriptor(HistoryDescriptor):
@@ -26,7 +66,11 @@ class _HistoryDescriptor(HistoryDescriptor):
 
 
 class AuditedRecords(HistoricalRecords):
-    """HistoricalRecords whose manager class is built once per model."""
+    """HistoricalRecords whose manager class is built once per model, with the API key column."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("bases", [KeyAttributed])
+        super().__init__(*args, **kwargs)
 
     def finalize(self, sender: type, **kwargs: Any) -> None:
         super().finalize(sender, **kwargs)

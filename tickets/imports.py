@@ -23,6 +23,7 @@ from rest_framework import serializers
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from helpdesk import roles
+from helpdesk.history import bulk_attribution
 from helpdesk.models import Agent, Channel, Customer, Team
 
 from . import sla
@@ -219,9 +220,13 @@ class _Importer:
                 if _values(ticket) != before:  # a re-import of the same history writes nothing
                     changed.append(ticket)
         if new:
-            bulk_create_with_history(new, Ticket, batch_size=BATCH_SIZE, default_change_reason="import")
+            bulk_create_with_history(
+                new, Ticket, batch_size=BATCH_SIZE, default_change_reason="import", **bulk_attribution()
+            )
         if changed:
-            bulk_update_with_history(changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import")
+            bulk_update_with_history(
+                changed, Ticket, TICKET_FIELDS, batch_size=BATCH_SIZE, default_change_reason="import", **bulk_attribution()
+            )
         tickets = {t.external_id: t for t in [*new, *matched]}
         # Recomputed from the new history, except clocks with escalations: those are our own record.
         SlaClock.objects.filter(ticket__in=changed, escalations__isnull=True).delete()
