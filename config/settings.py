@@ -153,6 +153,28 @@ AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# An attempt while locked is refused before the password is checked, and not recorded: the lock
+# ends LOGIN_LOCKOUT_MINUTES after the last counted failure (retrying does not prolong it), and
+# hammering a locked login writes nothing (axes appends each recorded attempt's form to its row).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address the way the API's throttle reads it (REST_FRAMEWORK NUM_PROXIES): the last
+# X-Forwarded-For hop behind BEHIND_TLS_PROXY, otherwise REMOTE_ADDR, so a caller cannot dodge
+# the count by sending the header.
+AXES_CLIENT_IP_CALLABLE = "helpdesk.login_protection.client_ip"
+# A locked-out login gets 429 and a page saying for how long and whom to ask.
+AXES_LOCKOUT_CALLABLE = "helpdesk.login_protection.lockout_response"
+# Failures are logged (WARNING) with the address, and the username only when it names an
+# account: a mistyped "username" may be a password. No version banner at every start.
+AXES_CLIENT_STR_CALLABLE = "helpdesk.login_protection.client_str"
+AXES_VERBOSE = False
+# No AccessLog (a row per successful login, kept for ever: nothing purges it): User.last_login,
+# which the access review reads, and the log line of each login are enough. Failures stay in
+# AccessAttempt until their cool-off ends and in the logs; no AccessFailureLog either.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+# The access review (/admin/auth/user/access-review/) flags staff without a login and API keys
+# without a use for this many days.
+ACCESS_REVIEW_STALE_DAYS = envint("ACCESS_REVIEW_STALE_DAYS", 90)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -275,17 +297,26 @@ if LOG_FORMAT not in {"json", "plain"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "helpdesk.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "helpdesk.observability.ContextFilter"},
+        "secret_paths": {"()": "helpdesk.observability.SecretPathFilter"},
+    },
     "formatters": {
         "json": {"()": "helpdesk.observability.JsonFormatter"},
         "plain": {"()": "helpdesk.observability.PlainFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context", "secret_paths"], "formatter": LOG_FORMAT}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's records reach the root handler once, in the same format (not also Django's
         # own console handler, which would print them a second time in DEBUG).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # These name the request's full path, the survey link's token included: cut on the
+        # logger too, for any handler attached there (error mails).
+        "django.request": {"handlers": [], "filters": ["secret_paths"], "propagate": True},
+        "django.security.csrf": {"handlers": [], "filters": ["secret_paths"], "propagate": True},
         # runserver's request lines carry query strings, and helpdesk.access already writes a
         # line per request.
         "django.server": {"handlers": [], "level": "CRITICAL", "propagate": True},
@@ -317,10 +348,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Task guard: a task acknowledged late (tasks.IDEMPOTENT) whose worker dies is delivered again;
-# after TASK_MAX_DELIVERIES deliveries it is not run again but flagged for an administrator.
+# Task guard (helpdesk.task_guard): a task acknowledged late (tasks.IDEMPOTENT) whose worker dies
+# is delivered again; after TASK_MAX_DELIVERIES deliveries it is not run again but flagged for an
+# administrator (docs/deploy.md, "A worker dies").
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 TASK_MAX_DELIVERIES = envint("TASK_MAX_DELIVERIES", 3)
+if TASK_MAX_DELIVERIES < 1:
+    raise ImproperlyConfigured("TASK_MAX_DELIVERIES must be at least 1: a task runs at least once.")
 # Redis hands an unacknowledged task to another worker after this many seconds (Redis's and
 # SQS's visibility timeout; RabbitMQ redelivers as soon as the worker's connection drops).
 CELERY_VISIBILITY_TIMEOUT_SECONDS = envint("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)
@@ -419,6 +453,13 @@ _beat = {
     # Beat's heartbeat: a worker records the time, and GET /healthz reports its age. Every
     # minute: https://crontab.guru/#*_*_*_*_*
     "beat-heartbeat": ("helpdesk.beat_heartbeat", beat_crontab("heartbeat", "* * * * *"), 50),
+    # Tell administrators to review who holds which role and which keys lie unused (each once a
+    # month). The 1st of the month at 09:30 local time: https://crontab.guru/#30_9_1_*_*
+    "remind-access-review": (
+        "helpdesk.remind_access_review",
+        beat_crontab("remind_access_review", "30 9 1 * *"),
+        23 * 3600,
+    ),
     # Remind article owners of reviews that are due (each article at most weekly). Daily at
     # 09:00 local time: https://crontab.guru/#0_9_*_*_*
     "remind-article-reviews": (

@@ -1,10 +1,9 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
-from django.views import defaults
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from helpdesk import views_errors
 from helpdesk.views_health import healthz
 from tickets.views_csat import survey
 
@@ -22,17 +21,7 @@ urlpatterns = [
 ]
 
 
-def _json_or_html(status: int, default_view):
-    """Under /api/ errors keep the API's JSON shape; elsewhere Django's pages."""
-
-    def view(request, exception=None):
-        if request.path.startswith("/api/"):
-            message = "Not found." if status == 404 else "Server error."
-            return JsonResponse({"error": {"code": "not_found" if status == 404 else "server_error", "message": message, "fields": {}}}, status=status)
-        return default_view(request, exception) if exception is not None else default_view(request)
-
-    return view
-
-
-handler404 = _json_or_html(404, defaults.page_not_found)
-handler500 = _json_or_html(500, defaults.server_error)
+# Error answers (helpdesk/views_errors.py): the API's error shape under /api/, and 503 with
+# Retry-After while the database cannot serve.
+handler404 = views_errors.not_found
+handler500 = views_errors.server_error

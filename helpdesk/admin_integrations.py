@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from . import admin_audit
 from .admin_history import AuditedAdmin
 from .api_keys import create_api_key, revoke_api_key
 from .models import ApiKey, WebhookDelivery, WebhookEndpoint
@@ -68,6 +69,12 @@ class ApiKeyAdmin(AuditedAdmin):
         for api_key in queryset:
             revoke_api_key(api_key=api_key)
         self.message_user(request, _("Revoked."), messages.SUCCESS)
+
+    def get_urls(self) -> list:
+        return [*admin_audit.audit_urls(), *super().get_urls()]  # the audit trail: who did what, by key or in person
+
+
+admin_audit.link_from_index(admin.site)
 
 
 class WebhookEndpointForm(forms.ModelForm):

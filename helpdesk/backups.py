@@ -18,6 +18,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ DISPLAY_NAMES = {POSTGRES: "PostgreSQL", SQLITE: "SQLite"}
 MAGIC = {POSTGRES: b"PGDMP", SQLITE: b"SQLite format 3\x00"}
 # Only files named like this are the daily task's to delete.
 NAME_PATTERN = re.compile(r"^helpdesk-(?P<stamp>\d{8}-\d{6})\.(?:dump|sqlite3)$")
-PARTIAL_PATTERN = re.compile(r"^\.helpdesk-\d{8}-\d{6}\.(?:dump|sqlite3)(?:\.json)?\.\d+\.partial$")
+PARTIAL_PATTERN = re.compile(r"^\.helpdesk-\d{8}-\d{6}\.(?:dump|sqlite3)(?:\.json)?\.\d+(?:-\d+)?\.partial$")
 MANIFEST_FORMAT = 1
 
 
@@ -545,14 +546,22 @@ def _sha256(path: Path) -> str:
 
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a partial name beside `path`; once the block succeeds, fsync it and rename it
-    into place (and fsync the folder), so `path` is either absent or complete after a crash."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    """Yield a partial name beside `path`; once the block succeeds, fsync it and link it into
+    place (and fsync the folder), so `path` is either absent or complete after a crash.
+
+    Two runs in the same second (two beats, two worker processes or threads) write partials of
+    their own and only one of them can place `path`: the other stops with BackupError, so a
+    manifest is never paired with the other run's file.
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
     try:
         yield partial
         with partial.open("rb+") as file:
             os.fsync(file.fileno())
-        os.replace(partial, path)
+        try:
+            os.link(partial, path)  # unlike a rename, never replaces a file that appeared meanwhile
+        except FileExistsError:
+            raise BackupError(_("%(path)s exists already; a backup never overwrites a file.") % {"path": path}) from None
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)

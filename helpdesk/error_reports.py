@@ -10,10 +10,12 @@ DEFAULT_EXCEPTION_REPORTER.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
+from .observability import without_secrets
 from .pii import mask_text
 
 CLEANSED = SafeExceptionReporterFilter.cleansed_substitute
@@ -35,9 +37,20 @@ class PiiSafeExceptionReporterFilter(SafeExceptionReporterFilter):
         return [(name, CLEANSED) for name in tb_frame.f_locals]
 
 
+def _without_secret_path(request: Any) -> Any:
+    """The request, or a copy whose path and META name no secret URL argument (the survey
+    link's token): the report shows the path in its title, its URL and PATH_INFO."""
+    if request is None or without_secrets(request.path, request) == request.path:
+        return request
+    clean = copy.copy(request)
+    clean.path, clean.path_info = without_secrets(request.path, request), without_secrets(request.path_info, request)
+    clean.META = {k: without_secrets(v, request) if isinstance(v, str) else v for k, v in request.META.items()}
+    return clean
+
+
 class PiiSafeExceptionReporter(ExceptionReporter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(_without_secret_path(request), *args, **kwargs)
         self.filter = PiiSafeExceptionReporterFilter()
 
     def get_traceback_data(self) -> dict[str, Any]:

@@ -25,11 +25,12 @@ class KeyAttributed(models.Model):
     """Base of every history table: the API key a change came through, beside its user.
 
     A key may act as a staff member's own user, so the user alone cannot tell a person's click
-    in the admin from their integration's call.
+    in the admin from their integration's call. No constraint and no cascade: deleting a key
+    keeps the record of what it did (its id stays in the rows).
     """
 
     history_api_key = models.ForeignKey(
-        "helpdesk.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False,
+        "helpdesk.ApiKey", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
         related_name="+", verbose_name=_("API key"),
     )
 

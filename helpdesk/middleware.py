@@ -9,25 +9,14 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from . import observability
+from .observability import (
+    loggable_path,  # the access line's path (helpdesk.views_errors imports it from here too)
+)
 
 access_logger = logging.getLogger("helpdesk.access")
 
-# URL arguments that are credentials (the survey link's signed token): cut from logged paths.
-SECRET_URL_KWARGS = frozenset({"token"})
 # Load balancers ask every few seconds; a healthy answer is logged at DEBUG only.
 QUIET_PATHS = frozenset({"/healthz"})
-
-
-def loggable_path(request: HttpRequest) -> str:
-    """The path without its query string, and without any secret URL argument."""
-    path = request.path
-    match = getattr(request, "resolver_match", None)
-    if match is not None:
-        for name in SECRET_URL_KWARGS & match.kwargs.keys():
-            value = str(match.kwargs[name])
-            if value:
-                path = path.replace(value, f"<{name}>")
-    return path
 
 
 class RequestContextMiddleware:

@@ -449,3 +449,36 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.at.isoformat()}"
+
+
+class TaskDelivery(models.Model):
+    """A late-acknowledged task while it runs, and how often it was delivered (helpdesk.task_guard).
+
+    The row is written when a delivery starts and deleted when the task ends, so one that stays
+    belongs to a task whose worker died under it. Past TASK_MAX_DELIVERIES the task is not run
+    again but flagged, and the row stays for an administrator to resolve or run again.
+    """
+
+    task_id = models.CharField(_("task id"), max_length=255, unique=True)
+    name = models.CharField(_("task"), max_length=255)
+    # Our tasks take ids and small options; longer arguments are kept truncated and cannot run again.
+    arguments = models.JSONField(_("arguments"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    queue = models.CharField(_("queue"), max_length=255, blank=True)
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=1)
+    worker = models.CharField(_("last worker"), max_length=255, blank=True)
+    first_started_at = models.DateTimeField(_("first started"), default=timezone.now)
+    last_started_at = models.DateTimeField(_("last started"), default=timezone.now)
+    flagged_at = models.DateTimeField(_("flagged"), null=True, blank=True, db_index=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("resolved by"),
+    )
+
+    class Meta:
+        verbose_name = _("flagged task")
+        verbose_name_plural = _("flagged tasks")
+        ordering = ["-flagged_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.task_id}]"

@@ -6,7 +6,8 @@ them onto every record logged meanwhile, from any module; `JsonFormatter` writes
 object per line (LOG_FORMAT=json, the default without DEBUG), `PlainFormatter` a readable line.
 
 Nothing here logs a request body, a query string or a header: those may carry customer
-details or credentials. Access lines name the path only, with signed tokens cut out.
+details or credentials. Access lines name the path only, with signed tokens cut out, and
+`SecretPathFilter` cuts them out of Django's own lines about a request too.
 
 The Celery signal receivers below are connected when this module is imported, and settings'
 LOGGING imports it (the filter) in every process that configures Django logging: web, worker,
@@ -33,6 +34,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # Message header carrying the request id to tasks queued during the request.
 TASK_HEADER = "helpdesk_request_id"
+
+# URL arguments that are credentials (the survey link's signed token): cut from logged paths.
+SECRET_URL_KWARGS = frozenset({"token"})
 
 # Fields a record may carry besides time, level, logger and message, in output order.
 CONTEXT_FIELDS = ("request_id", "user_id", "api_key_id", "task_id", "task_name")
@@ -103,6 +107,41 @@ class ContextFilter(logging.Filter):
         ):
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
+        return True
+
+
+def without_secrets(text: str, request: Any) -> str:
+    """`text` with the request's secret URL arguments (resolved by then) cut out."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        for name in SECRET_URL_KWARGS & match.kwargs.keys():
+            value = str(match.kwargs[name])
+            if value:
+                text = text.replace(value, f"<{name}>")
+    return text
+
+
+def loggable_path(request: Any) -> str:
+    """The path without its query string, and without any secret URL argument."""
+    return without_secrets(request.path, request)
+
+
+class SecretPathFilter(logging.Filter):
+    """Cut secret URL arguments out of a record about a request (attach it to handlers, and to
+    the loggers Django writes request paths to, so every handler there gets the record clean).
+
+    Django's own lines name the full path: "Forbidden (CSRF cookie not set.): /survey/…/"
+    (django.security.csrf), "Method Not Allowed (PUT): …" and "Internal Server Error: …"
+    (django.request); the record carries the request, which tells where the secret is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if getattr(request, "resolver_match", None) is not None:
+            message = record.getMessage()
+            safe = without_secrets(message, request)
+            if safe != message:
+                record.msg, record.args = safe, ()
         return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # importable before apps are ready: the error-mail reporter loads it with logging
@@ -38,14 +39,55 @@ def mask_name(name: str) -> str:
 
 
 def shown_contact(customer, user: AbstractBaseUser | AnonymousUser) -> dict[str, str]:
-    """The customer's name, phone and email as `user` may see them."""
+    """The customer's name, phone, email and external id as `user` may see them."""
     if can_see_pii(user):
-        return {"name": customer.name, "phone": customer.phone, "email": customer.email}
+        return {
+            "name": customer.name, "phone": customer.phone, "email": customer.email, "external_id": customer.external_id
+        }
     return {
         "name": mask_name(customer.name),
         "phone": mask_phone(customer.phone),
         "email": mask_email(customer.email) if customer.email else "",
+        # The shop's or CRM's id finds the customer there, name, phone and all.
+        "external_id": "***" if customer.external_id else "",
     }
+
+
+def texts_shown_to(user: AbstractBaseUser | AnonymousUser, customer_ids: Iterable[int]) -> Callable[[int, str], str]:
+    """How texts of the customers' conversations (messages, rating comments) read for `user`:
+    shown(customer_id, text). As written with the PII right; else without the customer's current
+    and past name, phone (however typed), email and ids, and with anything that looks like a
+    phone, email, ID or card number masked: helpdesk.privacy's scrubber, three queries in all."""
+    if can_see_pii(user):
+        return _as_written
+    from .privacy import (
+        scrubbers_for,  # privacy reads every app's models; this module loads before them
+    )
+
+    scrubbers = scrubbers_for(customer_ids)
+    return lambda customer_id, text: scrubbers[customer_id](text)
+
+
+def text_shown_to(user: AbstractBaseUser | AnonymousUser, customer_id: int) -> Callable[[str], str]:
+    """texts_shown_to for one customer's conversation: shown(text)."""
+    shown = texts_shown_to(user, [customer_id])
+    return lambda text: shown(customer_id, text)
+
+
+def _as_written(customer_id: int, text: str) -> str:
+    return text
+
+
+def shown_attachments(attachments: object, shown: Callable[[str], str]) -> list[dict]:
+    """A message's attachments with their names and links read through `shown`, like its text:
+    files are named after what they show, and links may carry the channel's id of the customer."""
+    if not isinstance(attachments, list):
+        return []
+    return [
+        {**item, **{key: shown(item[key]) for key in ("name", "url") if isinstance(item.get(key), str)}}
+        for item in attachments
+        if isinstance(item, dict)
+    ]
 
 
 # What customers type into a conversation: Chinese mobile numbers, emails, resident ID numbers

@@ -91,7 +91,7 @@ def _pattern(value: str) -> str:
     return re.escape(value) if len(value) >= 2 else ""
 
 
-def _scrubbers(customer_ids: Iterable[int]) -> dict[int, Scrubber]:
+def scrubbers_for(customer_ids: Iterable[int]) -> dict[int, Scrubber]:
     """One Scrubber per customer, knowing their current and past details (three queries)."""
     ids = set(customer_ids)
     values: dict[int, set[str]] = defaultdict(set)
@@ -108,7 +108,7 @@ def _scrubbers(customer_ids: Iterable[int]) -> dict[int, Scrubber]:
 
 def scrubber_for(customer_id: int) -> Scrubber:
     """The Scrubber of one customer: for texts kept elsewhere (training cases, search queries)."""
-    return _scrubbers([customer_id])[customer_id]
+    return scrubbers_for([customer_id])[customer_id]
 
 
 def _long_id(value: str) -> str:
@@ -164,7 +164,7 @@ def _anonymise(tickets: Sequence[Ticket], *, now: datetime) -> None:
     subject and conversation_id loaded): a fixed number of queries per ROWS rows touched."""
     if not tickets:
         return
-    scrubbers = _scrubbers(t.customer_id for t in tickets)
+    scrubbers = scrubbers_for(t.customer_id for t in tickets)
     by_ticket = {t.pk: scrubbers[t.customer_id] for t in tickets}
     ids = list(by_ticket)
     text = {"subject": _text}

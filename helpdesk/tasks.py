@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from . import health, services, webhooks
+from . import access_review, health, services, webhooks
 
 # Options of a task that may run twice with no second effect: acknowledged after it ran (a
 # worker killed half-way has it delivered again) and retried when the database hiccups.
@@ -26,12 +26,14 @@ IDEMPOTENT = {
     retry_backoff=5,
     retry_backoff_max=3600,
     retry_jitter=True,
-    max_retries=8,
+    max_retries=30,
     ignore_result=True,
     acks_late=True,
 )
 def deliver_webhook_task(self, delivery_id: int) -> None:
-    """Post one webhook delivery; retried with exponential backoff for about a day."""
+    """Post one webhook delivery; retried with exponential backoff (waits of up to 5 s, 10 s, …
+    then at most an hour, each cut at random by the jitter) for up to about a day: long enough to
+    ride out a receiver's outage of an afternoon."""
     webhooks.deliver(delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries)
 
 
@@ -54,6 +56,12 @@ def beat_heartbeat_task() -> None:
     Not retried: a missed beat is replaced by the next one a minute later.
     """
     health.record_heartbeat()
+
+
+@shared_task(name="helpdesk.remind_access_review", ignore_result=True)
+def remind_access_review_task() -> int:
+    """Monthly: tell administrators what the permission review flags (each once a month)."""
+    return access_review.remind_access_review()
 
 
 from . import tasks_backup  # noqa: E402, F401  the daily backup; Celery autodiscovers only this module

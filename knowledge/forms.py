@@ -118,7 +118,9 @@ class CannedReplyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, may_be_global: bool = True, teams: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        team = self.fields["team"]
+        team = self.fields.get("team")
+        if team is None:  # a read-only page (a viewer's) has no fields
+            return
         if teams is not None:
             team.queryset = team.queryset.filter(pk__in=teams)
         if not may_be_global:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
 from helpdesk.models import Team
-from helpdesk.pii import can_see_pii, mask_text, shown_contact
+from helpdesk.pii import shown_contact, text_shown_to
 from tickets.queries import conversation
 
 from .models import Review
@@ -52,11 +52,8 @@ def score_view(request: HttpRequest, object_id: str, admin_site: Any) -> HttpRes
                 review.refresh_from_db()
                 messages.success(request, _("Review submitted: %s points.") % review.score)
                 return HttpResponseRedirect(reverse("admin:qa_review_changelist") + "?mine=1")
-    show_pii = can_see_pii(request.user)
-    thread = [
-        {"message": m, "body": m.body if show_pii else mask_text(m.body)}
-        for m in conversation(review.ticket).select_related("author_agent")
-    ]
+    shown = text_shown_to(request.user, review.ticket.customer_id)
+    thread = [{"message": m, "body": shown(m.body)} for m in conversation(review.ticket).select_related("author_agent")]
     context = {
         **admin_site.each_context(request),
         "title": _("Score %(ticket)s") % {"ticket": review.ticket.reference},

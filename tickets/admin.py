@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from helpdesk.admin import contact_columns
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
-from helpdesk.pii import can_see_pii, shown_contact
+from helpdesk.pii import can_see_pii, shown_attachments, shown_contact, text_shown_to
 from helpdesk.queries import agent_of
 from knowledge.admin_assist import assist_context, link_inserted_articles
 from knowledge.admin_cases import archive_as_training_case, may_archive_cases
@@ -364,11 +364,15 @@ class TicketAdmin(AuditedAdmin):
             .exclude(pk=ticket.pk)
             .only("id", "subject", "status", "created_at")[:5]
         )
+        shown = text_shown_to(request.user, customer.pk)  # customers type their phone into the chat
         return {
             **assist_context(request, ticket, can_reply=can_reply),
             "may_archive_case": may_archive_cases(request.user)
             and ticket.status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED),
-            "conversation": queries.conversation(ticket),
+            "conversation": [
+                (message, shown(message.body), shown_attachments(message.attachments, shown))
+                for message in queries.conversation(ticket)
+            ],
             "reply_form": ReplyForm(ticket=ticket) if can_reply else None,
             "reply_url": reverse("admin:tickets_ticket_reply", args=[ticket.pk]),
             "customer": customer,

@@ -6,10 +6,12 @@ the outcome and closes it; the writes go through tickets.csat, never ModelAdmin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -17,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.admin_history import AuditedAdmin
+from helpdesk.pii import text_shown_to, texts_shown_to
 
 from . import csat
 from .models import Complaint, Csat, CsatSurvey
@@ -41,18 +44,69 @@ def ticket_link(obj: Any) -> str:
     )
 
 
+COMMENT = "comment"  # in the lists of fields below: the customer's comment, as the user may read it
+
+
+def _comment_column(request: HttpRequest) -> Callable[[Any], str]:
+    """The customer's comment on a rating (or a complaint's rating) as the user may read it
+    (helpdesk.pii.texts_shown_to: customers type their phone numbers here too).
+
+    Made once per request, since it needs the user and the fields and read-only fields must name
+    the same object. A list page reads all its comments at once (ShownCommentsChangeList)."""
+    column = getattr(request, "_comment_column", None)
+    if column is None:
+        user = request.user
+
+        @admin.display(description=_("customer's comment"))
+        def column(obj: Any) -> str:
+            shown = getattr(obj, "shown_comment", None)
+            if shown is None:
+                rating = obj if isinstance(obj, Csat) else obj.csat
+                shown = text_shown_to(user, obj.ticket.customer_id)(rating.comment)
+            return shown or "—"
+
+        request._comment_column = column  # type: ignore[attr-defined]
+    return column
+
+
+def _with_comment(request: HttpRequest, names: list[Any]) -> list[Any]:
+    return [_comment_column(request) if name == COMMENT else name for name in names]
+
+
+class ShownCommentsChangeList(ChangeList):
+    """Reads the page's comments as the user may see them, for all its customers at once."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        ratings = list(self.result_list)  # the page's rows, kept by the queryset for the template
+        shown = texts_shown_to(request.user, {rating.ticket.customer_id for rating in ratings})
+        for rating in ratings:
+            rating.shown_comment = shown(rating.ticket.customer_id, rating.comment)
+
+
 @admin.register(Csat)
 class CsatAdmin(ReadOnlyAdmin):
-    list_display = [ticket_link, "stars_shown", "source", "team", "agent", "rated_at", "comment"]
+    list_display = [ticket_link, "stars_shown", "source", "team", "agent", "rated_at", COMMENT]
     list_filter = ["stars", "source", "team"]
     list_select_related = ["ticket", "team", "agent"]
     date_hierarchy = "rated_at"
     show_full_result_count = False
-    fields = [ticket_link, "stars", "comment", "source", "rated_at", "team", "agent"]
-    readonly_fields = fields
+    fields = [ticket_link, "stars", COMMENT, "source", "rated_at", "team", "agent"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Csat]:
         return super().get_queryset(request).filter(pk__in=csat.ratings_visible_to(request.user).values("pk"))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ShownCommentsChangeList
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return _with_comment(request, list(self.list_display))
+
+    def get_fields(self, request: HttpRequest, obj: Csat | None = None) -> list[Any]:
+        return _with_comment(request, list(self.fields))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Csat | None = None) -> list[Any]:
+        return self.get_fields(request, obj)
 
     @admin.display(description=_("stars"), ordering="stars")
     def stars_shown(self, rating: Csat) -> str:
@@ -100,7 +154,7 @@ class ComplaintAdmin(AuditedAdmin):
     list_select_related = ["ticket", "team", "csat"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    info_fields = [ticket_link, "stars", "rating_comment", "team", "status", "created_at", "closed_at", "closed_by"]
+    info_fields = [ticket_link, "stars", COMMENT, "team", "status", "created_at", "closed_at", "closed_by"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Complaint]:
         visible = csat.complaints_visible_to(request.user).values("pk")
@@ -108,12 +162,12 @@ class ComplaintAdmin(AuditedAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Complaint | None = None) -> list[Any]:
         editable = [] if obj is not None and obj.status == Complaint.Status.CLOSED else ["root_cause", "outcome", "close"]
-        return [*self.info_fields, *editable]
+        return [*_with_comment(request, self.info_fields), *editable]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Complaint | None = None) -> list[Any]:
         if obj is not None and obj.status == Complaint.Status.CLOSED:
-            return [*self.info_fields, "root_cause", "outcome"]
-        return list(self.info_fields)
+            return [*_with_comment(request, self.info_fields), "root_cause", "outcome"]
+        return _with_comment(request, self.info_fields)
 
     def get_fieldsets(self, request: HttpRequest, obj: Complaint | None = None) -> list[Any]:
         fields = self.get_fields(request, obj)
@@ -144,7 +198,3 @@ class ComplaintAdmin(AuditedAdmin):
     @admin.display(description=_("stars"), ordering="csat__stars")
     def stars(self, complaint: Complaint) -> str:
         return "★" * complaint.csat.stars
-
-    @admin.display(description=_("customer's comment"))
-    def rating_comment(self, complaint: Complaint) -> str:
-        return complaint.csat.comment or "—"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
+from helpdesk.models import Customer
 from helpdesk.queries import agent_of
 from helpdesk.roles import sees_everything
 
@@ -27,6 +28,24 @@ def visible_to(user: AbstractBaseUser | AnonymousUser, queryset: QuerySet[Ticket
         return queryset.none()
     team_ids = agent.teams.values("pk")
     return queryset.filter(Q(team__in=team_ids) | Q(assignee=agent))
+
+
+def customers_visible_to(
+    user: AbstractBaseUser | AnonymousUser, queryset: QuerySet[Customer] | None = None
+) -> QuerySet[Customer]:
+    """The customers `user` may see and, with the permission, change: the admin's and the API's rule.
+
+    Roles that see every ticket see every customer. Agents and team leads see the customers of
+    the tickets they see, and the ones they created (an agent adds the caller, then opens their
+    ticket; the creation is the customer's first history row), not the whole customer base.
+    """
+    queryset = Customer.objects.all() if queryset is None else queryset
+    if sees_everything(user):
+        return queryset
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    created = Customer.history.filter(history_type="+", history_user_id=user.pk).values("id")
+    return queryset.filter(Q(pk__in=visible_to(user).values("customer_id")) | Q(pk__in=created))
 
 
 def conversation(ticket: Ticket) -> QuerySet[Message]:

@@ -11,6 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from helpdesk import views_errors
 from helpdesk.errors import DomainError
 
 # Domain refusals that are about the ticket's state, not the request's shape.
@@ -49,6 +50,13 @@ def error_response(code: str, message: str, status_code: int, fields: dict | Non
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if views_errors.database_unavailable(exc):
+        # Connecting, authenticating the key or any query of the view: clients retry shortly.
+        views_errors.log_unavailable(context.get("request"), exc)
+        return error_response(
+            "database_unavailable", views_errors.unavailable_message(), status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(views_errors.RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DomainError):
         status_code = (
             status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES

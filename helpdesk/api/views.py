@@ -70,9 +70,16 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     """Customers. Look one up with ?external_id=, ?phone= or ?email= (exact)."""
 
     lookup_value_regex = ID_REGEX
-    queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
+    permission_model = Customer
+
+    def get_queryset(self) -> QuerySet[Customer]:
+        from tickets.queries import (
+            customers_visible_to,  # helpdesk loads before tickets
+        )
+
+        return customers_visible_to(self.request.user)
 
     def filter_queryset(self, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         # Looking up by phone or email would confirm them to a role that may not see them.

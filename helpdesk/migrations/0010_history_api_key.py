@@ -14,31 +14,31 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalagent',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalapikey',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalbusinesscalendar',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalcustomer',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalteam',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalwebhookendpoint',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
     ]

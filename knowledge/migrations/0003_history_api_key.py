@@ -15,16 +15,16 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalarticle',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalcannedreply',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicaltrainingcase',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
     ]

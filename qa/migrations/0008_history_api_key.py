@@ -15,26 +15,26 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicaldispute',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalreview',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalsamplerun',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalsamplescope',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalscorecard',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
     ]

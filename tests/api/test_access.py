@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
@@ -31,9 +33,10 @@ def test_a_wrong_key_is_a_401(anonymous_api, integration, header):
 
 def test_keys_are_stored_hashed_and_record_their_last_use(api, integration):
     api_key, plain = integration
-    secret = plain.rsplit("_", 1)[1]
+    secret = plain.split("_", 2)[2]  # hd_<prefix>_<secret>; the secret itself may hold "_"
     stored = ApiKey.objects.get(pk=api_key.pk)
     assert secret not in stored.key_hash and plain not in stored.key_hash and stored.last_used_at is None
+    assert stored.key_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert api.get(TICKETS).status_code == 200
     stored.refresh_from_db()
     assert stored.last_used_at is not None

@@ -6,8 +6,9 @@ permission classes and docs/api.md:
 - Administrators, QA inspectors, trainers and integration keys work across teams; agents and
   team leads see their own teams' tickets, ratings, complaints, agents and canned replies;
   a user with no role is refused everything but the public knowledge base.
-- Customers belong to no team: roles that work tickets see them all (with PII), inspectors
-  and trainers none.
+- Customers belong to no team: agents and team leads see the customers of the tickets they
+  see (and those they created), administrators and keys all of them (with PII), inspectors and
+  trainers none (tickets.queries.customers_visible_to).
 - QA reviews: an agent sees their own submitted ones, a lead their team's, an inspector the
   ones assigned to them (iris has ours, ivy theirs).
 - Knowledge articles belong to no team: "ours" is a public article and "theirs" an internal
@@ -47,8 +48,8 @@ tickets.detail             200/404  200/404  200       200     200    200      4
 tickets.messages           200/404  200/404  200       200     200    200      403
 tickets.escalations        200/404  200/404  403       403     200    200      403
 customers.tickets          in/out   in/out   in        in      in     in       403
-customers.list             in       in       403       403     in     in       403
-customers.detail           200      200      403       403     200    200      403
+customers.list             in/out   in/out   403       403     in     in       403
+customers.detail           200/404  200/404  403       403     200    200      403
 csat.list                  in/out   in/out   in        in      in     in       403
 complaints.list            403      in/out   in        in      in     in       403
 complaints.detail          403      200/404  200       200     200    200      403
@@ -71,7 +72,7 @@ tickets.claim              200/404  200/404  403       403     400    400      4
 tickets.escalate           201/404  201/404  403       403     201    201      403
 tickets.hand_back          403      409/404  403       403     409    409      403
 csat.create                403      403      403       403     201    201      403
-customers.patch            200      200      403       403     200    200      403
+customers.patch            200/404  200/404  403       403     200    200      403
 reviews.submit             403      403      200/404   403     200    403      403
 reviews.acknowledge        200/404  400/404  400/404   400     400    400      404
 reviews.dispute            201/404  400/404  400/404   400     400    400      404

@@ -146,6 +146,7 @@ def error_mails(settings):
     django.request (the handler Django's own default logging uses), with settings' reporter."""
     settings.ADMINS = ADMINS
     handler = AdminEmailHandler()
+    handler.setLevel(logging.ERROR)  # as Django's own mail_admins
     logger = logging.getLogger("django.request")
     logger.addHandler(handler)
     yield
@@ -202,3 +203,33 @@ def test_the_scan_sees_through_the_usual_disguises(text):
 
 def test_the_scan_leaves_masked_values_alone():
     assert not findings(["139******78 w***@example.cn 110105********002X 6222 **** **** 0123 王**"], PII)
+
+
+def test_a_failing_survey_request_logs_no_link_token(capture, error_mails, monkeypatch, support_team, mailoutbox):
+    """The survey link's signed token is the key to the customer's rating: access lines name the
+    path with <token>, and so must Django's own lines (django.request, django.security.csrf) and
+    the error mail a crash sends."""
+    from tickets import csat
+
+    from ..factories import TicketFactory
+
+    live = csat.on_solved(TicketFactory(team=support_team, status=Ticket.Status.SOLVED))
+    expired = csat.on_solved(TicketFactory(team=support_team, status=Ticket.Status.SOLVED))
+    type(expired).objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    tokens = {"live": csat.survey_token(live), "expired": csat.survey_token(expired), "tampered": "made-up-token-x7"}
+    path = {name: f"/survey/{token}/" for name, token in tokens.items()}
+
+    browser = Client(raise_request_exception=False)
+    assert browser.get(path["tampered"]).status_code == 400
+    assert browser.get(path["expired"]).status_code == 410
+    assert browser.put(path["live"]).status_code == 405  # Method Not Allowed: django.request
+    assert Client(enforce_csrf_checks=True).post(path["live"], {"stars": "5"}).status_code == 403  # CSRF
+    monkeypatch.setattr(csat, "survey_for_token", lambda token: (_ for _ in ()).throw(RuntimeError("cache down")))
+    assert browser.get(path["live"]).status_code == 500
+
+    lines = [line for line in capture.logs if "django.request" in line or "django.security" in line]
+    assert len(lines) >= 3, "Django should have logged the 405, the CSRF refusal and the crash"
+    assert any("/survey/<token>/" in line for line in lines)
+    assert capture.error_mails(), "the crash should have mailed the administrators"
+    leaks = findings(capture.everything(), tokens)
+    assert not leaks, "A survey token escaped:\n" + "\n".join(leaks)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
+from helpdesk.pii import texts_shown_to
 
 from .. import csat
 from ..models import Complaint, Csat, Ticket
@@ -27,6 +28,7 @@ FUTURE_SKEW = timedelta(minutes=5)
 
 class CsatSerializer(serializers.ModelSerializer):
     ticket = serializers.SerializerMethodField()
+    comment = serializers.SerializerMethodField()
 
     class Meta:
         model = Csat
@@ -34,6 +36,11 @@ class CsatSerializer(serializers.ModelSerializer):
 
     def get_ticket(self, rating: Csat) -> str:
         return Ticket(pk=rating.ticket_id).reference
+
+    def get_comment(self, rating: Csat) -> str:
+        """The customer's words as the caller may read them: context["shown_text"] is the view's
+        helpdesk.pii.texts_shown_to for the ratings' customers (required, so no view forgets it)."""
+        return self.context["shown_text"](rating.ticket.customer_id, rating.comment)
 
 
 class CsatCreateSerializer(serializers.Serializer):
@@ -85,8 +92,15 @@ class CsatViewSet(mixins.ListModelMixin, ApiViewSet):
     permission_model = Csat
 
     def get_queryset(self) -> QuerySet[Csat]:
-        # Every column the JSON shows is on the rating itself: one query per page.
-        return csat.ratings_visible_to(self.request.user)
+        # Every column the JSON shows is on the rating or its ticket (the customer, whose comment
+        # it is): one query per page.
+        return csat.ratings_visible_to(self.request.user).select_related("ticket")
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        shown = texts_shown_to(request.user, {rating.ticket.customer_id for rating in page})
+        serializer = CsatSerializer(page, many=True, context={**self.get_serializer_context(), "shown_text": shown})
+        return self.get_paginated_response(serializer.data)
 
     @extend_schema(request=CsatCreateSerializer, responses={201: CsatSerializer})
     def create(self, request: Request) -> Response:
@@ -98,7 +112,8 @@ class CsatViewSet(mixins.ListModelMixin, ApiViewSet):
             ticket=data["ticket"], stars=data["stars"], comment=data["comment"], source=Csat.Source.API,
             rated_at=data.get("rated_at"), actor=request.user,
         )
-        return Response(CsatSerializer(rating).data, status=status.HTTP_201_CREATED)
+        shown = texts_shown_to(request.user, [data["ticket"].customer_id])
+        return Response(CsatSerializer(rating, context={"shown_text": shown}).data, status=status.HTTP_201_CREATED)
 
 
 class ComplaintSerializer(serializers.ModelSerializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -10,7 +11,7 @@ from rest_framework import serializers
 
 from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
-from helpdesk.pii import shown_contact
+from helpdesk.pii import shown_attachments, shown_contact
 from helpdesk.queries import agents_visible_to
 
 from .. import sla
@@ -128,12 +129,18 @@ class TicketSerializer(serializers.Serializer):
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     sla = serializers.SerializerMethodField()
 
+    @cached_property
+    def _clock_serializer(self) -> SlaClockSerializer:
+        # One for the whole page: building a serializer copies its fields, and a list page has
+        # 50 tickets (under load this was 30% of the ticket list's time).
+        return SlaClockSerializer(context=self.context)
+
     @extend_schema_field(SlaClockSerializer(many=True))
     def get_sla(self, ticket: Ticket) -> list[dict[str, Any]]:
         clocks = getattr(ticket, "opened_clocks", None)
         if clocks is None:
             clocks = list(ticket.sla_clocks.all())
-        return SlaClockSerializer(current_clocks(clocks), many=True, context=self.context).data
+        return [self._clock_serializer.to_representation(clock) for clock in current_clocks(clocks)]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, ticket: Ticket) -> str | None:
@@ -235,6 +242,15 @@ class MessageSerializer(serializers.Serializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, message: Message) -> str | None:
         return message.channel_message_id or None
+
+    def to_representation(self, message: Message) -> dict[str, Any]:
+        """The text and files as the reader may see them: context["shown_text"] is the conversation's
+        helpdesk.pii.text_shown_to (required, so no view can forget it)."""
+        data = super().to_representation(message)
+        shown = self.context["shown_text"]
+        data["body"] = shown(data["body"])
+        data["attachments"] = shown_attachments(data["attachments"], shown)
+        return data
 
 
 class MessageCreateSerializer(MessageInputSerializer):

@@ -23,6 +23,7 @@ from helpdesk.api.base import ApiViewSet, CursorPagination
 from helpdesk.api.idempotency import IdempotentPostMixin
 from helpdesk.errors import DomainError
 from helpdesk.models import Tag
+from helpdesk.pii import text_shown_to
 from helpdesk.queries import agent_of
 from helpdesk.roles import sees_everything
 
@@ -151,7 +152,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         ticket = self.get_object()
         if request.method == "GET":
             page = self.paginate_queryset(queries.conversation(ticket).select_related("author_agent__user"))
-            return self.get_paginated_response(MessageSerializer(page, many=True).data)
+            return self.get_paginated_response(MessageSerializer(page, many=True, context=self._shown(ticket)).data)
         data = self._valid(MessageCreateSerializer, request.data)
         agent = data.get("agent")
         own = agent_of(request.user)
@@ -168,7 +169,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             status_after=data.get("status"), actor=request.user,
         )
         message = Message.objects.select_related("author_agent__user").get(pk=message.pk)
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageSerializer(message, context=self._shown(ticket)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=TicketSerializer)
     @action(detail=True, methods=["post"])
@@ -208,6 +209,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     @staticmethod
     def _escalations(ticket: Ticket) -> QuerySet[Escalation]:
         return ticket.escalations.select_related("clock", "from_team", "to_team", "created_by")
+
+    def _shown(self, ticket: Ticket) -> dict[str, Any]:
+        """The messages' serializer context: the conversation as the caller may read it."""
+        return {"shown_text": text_shown_to(self.request.user, ticket.customer_id)}
 
     def _valid(self, serializer_class: type, data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data, context=self.get_serializer_context())
@@ -249,7 +254,9 @@ class IngestView(IdempotentPostMixin, APIView):
         ticket = list_queryset(Ticket.objects.filter(pk=result.ticket.pk)).get()
         body = {
             "ticket": TicketSerializer(ticket, context={"user": request.user}).data,
-            "message": MessageSerializer(result.message).data,
+            "message": MessageSerializer(
+                result.message, context={"shown_text": text_shown_to(request.user, ticket.customer_id)}
+            ).data,
             "ticket_created": result.ticket_created,
         }
         return Response(body, status=status.HTTP_201_CREATED if result.ticket_created else status.HTTP_200_OK)

@@ -15,36 +15,36 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalautoreplyrule',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalcategory',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalcomplaint',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalreportsubscription',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalroutingrule',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalslapolicy',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
         migrations.AddField(
             model_name='historicalticket',
             name='history_api_key',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='helpdesk.apikey', verbose_name='API key'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="helpdesk.apikey", verbose_name='API key'),
         ),
     ]
