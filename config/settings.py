@@ -358,7 +358,15 @@ if TASK_MAX_DELIVERIES < 1:
 # Redis hands an unacknowledged task to another worker after this many seconds (Redis's and
 # SQS's visibility timeout; RabbitMQ redelivers as soon as the worker's connection drops).
 CELERY_VISIBILITY_TIMEOUT_SECONDS = envint("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sqs://")):
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A Redis host that takes connections but never answers would hold each request that queues a
+    # task for minutes; with these it fails in seconds, and the sweeps catch up afterwards.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+    }
+elif CELERY_BROKER_URL.startswith("sqs://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 SLA_SWEEP_SECONDS = envint("HELPDESK_SLA_SWEEP_SECONDS", 10)

@@ -243,9 +243,8 @@ def remind_access_review(*, now: datetime | None = None) -> int:
     many were told. Meant for a monthly beat entry."""
     now = now or timezone.now()
     month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    told = Notification.objects.filter(kind=REMINDER_KIND, created_at__gte=month_start).values("recipient_id")
-    recipients = list(administrators().exclude(pk__in=told))
-    if not recipients:
+    candidates = list(administrators().values_list("pk", flat=True))
+    if not candidates:
         return 0
     counts = access_review(now=now).counts()
     text = in_default_language(
@@ -253,5 +252,11 @@ def remind_access_review(*, now: datetime | None = None) -> int:
         url=f"{settings.PUBLIC_URL}{reverse('admin:access-review')}",
     )
     with transaction.atomic():
-        notify(recipients=recipients, kind=REMINDER_KIND, text=text)
+        # Two beats may run this at once: the second waits for the first's locks, then sees
+        # its notifications and tells nobody twice.
+        locked = get_user_model().objects.select_for_update().filter(pk__in=candidates).order_by("pk")
+        told = Notification.objects.filter(kind=REMINDER_KIND, created_at__gte=month_start).values("recipient_id")
+        recipients = list(locked.exclude(pk__in=told))
+        if recipients:
+            notify(recipients=recipients, kind=REMINDER_KIND, text=text)
     return len(recipients)

@@ -288,12 +288,20 @@ class WebhookDelivery(models.Model):
     error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    # The latest time the next attempt's task should come; a pending delivery left well past it
+    # lost its task (broker down at commit, or a retry that could not be queued) and is re-queued.
+    next_attempt_at = models.DateTimeField(_("next attempt due"), default=timezone.now, editable=False)
+    # Set while a worker sends it, so two tasks for one delivery never POST it at the same time.
+    sending_until = models.DateTimeField(_("being sent until"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created_idx")]
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created_idx"),
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="delivery_pending_due_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint}"

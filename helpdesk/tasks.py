@@ -23,10 +23,10 @@ IDEMPOTENT = {
     bind=True,
     name="helpdesk.deliver_webhook",
     autoretry_for=(webhooks.DeliveryFailed,),
-    retry_backoff=5,
-    retry_backoff_max=3600,
+    retry_backoff=webhooks.RETRY_BASE_SECONDS,
+    retry_backoff_max=webhooks.RETRY_MAX_SECONDS,
     retry_jitter=True,
-    max_retries=30,
+    max_retries=webhooks.MAX_ATTEMPTS - 1,
     ignore_result=True,
     acks_late=True,
 )
@@ -34,7 +34,8 @@ def deliver_webhook_task(self, delivery_id: int) -> None:
     """Post one webhook delivery; retried with exponential backoff (waits of up to 5 s, 10 s, …
     then at most an hour, each cut at random by the jitter) for up to about a day: long enough to
     ride out a receiver's outage of an afternoon."""
-    webhooks.deliver(delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries)
+    retries = self.request.retries
+    webhooks.deliver(delivery_id=delivery_id, final_attempt=retries >= self.max_retries, retries=retries)
 
 
 @shared_task(name="helpdesk.requeue_webhook_deliveries", ignore_result=True)

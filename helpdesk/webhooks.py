@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import WebhookDelivery, WebhookEndpoint
@@ -55,11 +56,12 @@ def _send(delivery_ids: list[int]) -> None:
 
 
 def requeue_stalled_deliveries(*, older_than: timedelta = timedelta(minutes=5), limit: int = 1000) -> int:
-    """Queue again deliveries never attempted: their task was lost. Returns how many."""
+    """Queue again pending deliveries whose next attempt is overdue by `older_than`: their task
+    was lost (never queued at commit, or a retry that could not be queued). Returns how many."""
     cutoff = timezone.now() - older_than
     ids = list(
-        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, attempts=0, created_at__lt=cutoff)
-        .order_by("pk")
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=cutoff)
+        .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
     _send(ids)
@@ -87,11 +89,32 @@ class DeliveryFailed(Exception):
     """The endpoint did not take the event; the task retries with backoff."""
 
 
-def deliver(*, delivery_id: int, final_attempt: bool) -> None:
-    """POST one delivery. A delivered one is not sent again; failures raise DeliveryFailed."""
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status == WebhookDelivery.Status.DELIVERED:
+# Attempts in all, however many tasks (a retry chain, re-queues) made them.
+MAX_ATTEMPTS = 31
+# Retry waits: 5 s, 10 s, 20 s, … at most an hour (the task's retry_backoff and its maximum).
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 3600
+
+
+def retry_wait_limit(retries: int) -> timedelta:
+    """The longest a retry after `retries` earlier retries waits (the jitter only shortens it)."""
+    return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(retries, 20)))
+
+
+def deliver(*, delivery_id: int, final_attempt: bool, retries: int = 0) -> None:
+    """POST one pending delivery, unless another worker is sending it right now; a delivered
+    or failed one is not sent again. Failures raise DeliveryFailed."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+    claimed = (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .update(sending_until=lease)
+    )
+    if not claimed:
         return
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    final_attempt = final_attempt or delivery.attempts + 1 >= MAX_ATTEMPTS
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -116,12 +139,13 @@ def deliver(*, delivery_id: int, final_attempt: bool) -> None:
     if not error:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.DELIVERED, attempts=delivery.attempts + 1, response_code=code,
-            error="", delivered_at=now,
+            error="", delivered_at=now, sending_until=None,
         )
         return
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.FAILED if final_attempt else WebhookDelivery.Status.PENDING,
-        attempts=delivery.attempts + 1, response_code=code, error=error,
+        attempts=delivery.attempts + 1, response_code=code, error=error, sending_until=None,
+        next_attempt_at=now + retry_wait_limit(retries),
     )
     logger.warning("Webhook delivery %s to %s failed: %s", delivery.pk, delivery.endpoint.url, reason)
     if not final_attempt:

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from config.celery import app
+from helpdesk import webhooks
 from helpdesk.models import WebhookDelivery, WebhookEndpoint
 from tickets import services
 
@@ -97,8 +98,8 @@ def test_a_failing_endpoint_is_retried_then_marked_failed(eager, django_capture_
         with django_capture_on_commit_callbacks(execute=True):
             services.open_ticket(customer=CustomerFactory(), subject="s", channel="email", body="b")
         delivery = WebhookDelivery.objects.get()
-        assert delivery.status == "failed" and delivery.attempts == 9 and delivery.response_code == 500
-        assert len(failing.requests) == 9
+        assert delivery.status == "failed" and delivery.attempts == webhooks.MAX_ATTEMPTS == 31
+        assert delivery.response_code == 500 and len(failing.requests) == 31
     finally:
         failing.close()
 
@@ -138,3 +139,66 @@ def test_a_delivery_whose_task_was_lost_is_queued_again(monkeypatch):
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
         assert webhooks.requeue_stalled_deliveries() == 1
     assert queued == [delivery.pk]
+
+
+def _pending_delivery(url: str) -> WebhookDelivery:
+    endpoint = WebhookEndpoint.objects.create(name="shop", url=url, secret="x", events=["ticket.created"])
+    return WebhookDelivery.objects.create(endpoint=endpoint, event="ticket.created", payload={"n": 1})
+
+
+def test_a_delivery_being_sent_is_not_sent_again_at_the_same_time(receiver):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    delivery = _pending_delivery(receiver.url)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(sending_until=timezone.now() + timedelta(seconds=70))
+    webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)  # a second task, while the first sends
+    assert receiver.requests == []
+    with time_machine.travel(timezone.now() + timedelta(seconds=71)):  # the first one's worker died
+        webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 1 and (delivery.status, delivery.attempts, delivery.sending_until) == ("delivered", 1, None)
+    webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)
+    assert len(receiver.requests) == 1
+
+
+def test_a_retry_that_could_not_be_queued_is_queued_again(monkeypatch):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from helpdesk import tasks
+
+    failing = Receiver(status=503)
+    try:
+        delivery = _pending_delivery(failing.url)
+        start = timezone.now()
+        with time_machine.travel(start, tick=False), pytest.raises(webhooks.DeliveryFailed):
+            webhooks.deliver(delivery_id=delivery.pk, final_attempt=False, retries=3)  # its retry is then lost
+    finally:
+        failing.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert delivery.next_attempt_at == start + timedelta(seconds=40)  # 5 s × 2³: the latest the retry comes
+    queued = []
+    monkeypatch.setattr(tasks.deliver_webhook_task, "delay", lambda pk: queued.append(pk))
+    with time_machine.travel(start + timedelta(minutes=5)):
+        assert webhooks.requeue_stalled_deliveries() == 0  # the retry may still come
+    with time_machine.travel(start + timedelta(minutes=6)):
+        assert webhooks.requeue_stalled_deliveries() == 1
+    assert queued == [delivery.pk]
+
+
+def test_attempts_stay_bounded_however_many_tasks_made_them():
+    failing = Receiver(status=500)
+    try:
+        delivery = _pending_delivery(failing.url)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=webhooks.MAX_ATTEMPTS - 1)
+        webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)  # a re-queued task's first try
+    finally:
+        failing.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", webhooks.MAX_ATTEMPTS)

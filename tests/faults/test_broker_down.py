@@ -245,7 +245,7 @@ def test_a_real_worker_on_the_returned_broker_delivers_and_escalates_everything_
     references, durations = take_tickets_while_the_broker_is_down(api, count=2)
     assert_answered_quickly(durations)
     # Five minutes later, as far as the re-queue can tell; and the 5-second targets are past.
-    WebhookDelivery.objects.update(created_at=F("created_at") - timedelta(minutes=6))
+    WebhookDelivery.objects.update(next_attempt_at=F("next_attempt_at") - timedelta(minutes=6))
     assert wait_for(lambda: timezone.now() > SlaClock.objects.order_by("-due_at").first().due_at, timeout=10)
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, queues=[routed_to]):
