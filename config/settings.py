@@ -356,8 +356,10 @@ TASK_MAX_DELIVERIES = envint("TASK_MAX_DELIVERIES", 3)
 if TASK_MAX_DELIVERIES < 1:
     raise ImproperlyConfigured("TASK_MAX_DELIVERIES must be at least 1: a task runs at least once.")
 # Redis hands an unacknowledged task to another worker after this many seconds (Redis's and
-# SQS's visibility timeout; RabbitMQ redelivers as soon as the worker's connection drops).
-CELERY_VISIBILITY_TIMEOUT_SECONDS = envint("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)
+# SQS's visibility timeout; RabbitMQ redelivers as soon as the worker's connection drops). It must
+# stay above the longest countdown (webhook retries wait up to an hour): a message held for its
+# countdown longer than this is handed out twice.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = envint("CELERY_VISIBILITY_TIMEOUT_SECONDS", 7200)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A Redis host that takes connections but never answers would hold each request that queues a
     # task for minutes; with these it fails in seconds, and the sweeps catch up afterwards.
@@ -439,6 +441,13 @@ _beat = {
     "purge-idempotency-keys": (
         "helpdesk.purge_idempotency_keys",
         beat_crontab("purge_idempotency_keys", "17 4 * * *"),
+        3600,
+    ),
+    # Forget the task guard's rows of tasks that died and never came back (a day old, unflagged).
+    # Daily at 04:27: https://crontab.guru/#27_4_*_*_*
+    "forget-stale-task-deliveries": (
+        "helpdesk.forget_stale_task_deliveries",
+        beat_crontab("forget_stale_task_deliveries", "27 4 * * *"),
         3600,
     ),
     # Email the weekly and monthly operations reports that are due (each period once; a day

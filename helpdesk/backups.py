@@ -562,6 +562,14 @@ def _atomic_file(path: Path) -> Iterator[Path]:
             os.link(partial, path)  # unlike a rename, never replaces a file that appeared meanwhile
         except FileExistsError:
             raise BackupError(_("%(path)s exists already; a backup never overwrites a file.") % {"path": path}) from None
+        except OSError:
+            # No hard links on this volume (SMB, exFAT, some FUSE mounts): claim the name with an
+            # exclusive create, then rename over the claim, which is ours.
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                raise BackupError(_("%(path)s exists already; a backup never overwrites a file.") % {"path": path}) from None
+            os.replace(partial, path)
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)

@@ -98,6 +98,15 @@ _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{6}(\d{2})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
+_CONTACT_LIKE = re.compile(r"@|\d{5,}")
+
+
+def looks_like_contact(term: str) -> bool:
+    """Whether a search term could be a phone, email, ID or card number (spaces and dashes
+    ignored): searching text for it would confirm it to a role that may not see it."""
+    return bool(_CONTACT_LIKE.search(re.sub(r"[\s\-]", "", term)))
+
+
 def mask_text(text: str) -> str:
     """The text with phone numbers, emails, ID numbers and bank card numbers masked."""
     text = _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 8 + m.group(2)[-1:].rjust(4, "*"), text)

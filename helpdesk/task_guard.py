@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Task, current_app
@@ -201,3 +202,13 @@ def run_again(*, delivery: TaskDelivery) -> None:
     except Exception:
         delivery.save(force_insert=True)
         raise
+
+
+def forget_stale(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Forget unflagged deliveries older than `older_than`: tasks whose worker died and that never
+    came back (revoked, their queue purged, a beat task expired before another worker took it).
+    Nothing else removes them. Returns how many."""
+    from .models import TaskDelivery
+
+    cutoff = timezone.now() - older_than
+    return TaskDelivery.objects.filter(flagged_at__isnull=True, last_started_at__lt=cutoff).delete()[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from . import access_review, health, services, webhooks
+from . import access_review, health, services, task_guard, webhooks
 
 # Options of a task that may run twice with no second effect: acknowledged after it ran (a
 # worker killed half-way has it delivered again) and retried when the database hiccups.
@@ -57,6 +57,12 @@ def beat_heartbeat_task() -> None:
     Not retried: a missed beat is replaced by the next one a minute later.
     """
     health.record_heartbeat()
+
+
+@shared_task(name="helpdesk.forget_stale_task_deliveries", ignore_result=True)
+def forget_stale_task_deliveries_task() -> int:
+    """Daily: drop the task guard's rows of tasks that died and never came back."""
+    return task_guard.forget_stale()
 
 
 @shared_task(name="helpdesk.remind_access_review", ignore_result=True)

@@ -17,7 +17,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from helpdesk.admin import contact_columns
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
-from helpdesk.pii import can_see_pii, shown_attachments, shown_contact, text_shown_to
+from helpdesk.pii import (
+    can_see_pii,
+    looks_like_contact,
+    shown_attachments,
+    shown_contact,
+    text_shown_to,
+)
 from helpdesk.queries import agent_of
 from knowledge.admin_assist import assist_context, link_inserted_articles
 from knowledge.admin_cases import archive_as_training_case, may_archive_cases
@@ -162,6 +168,9 @@ class TicketAdmin(AuditedAdmin):
         if pk is not None and not term.isdigit():
             # "T00012345" or "#12345" names one ticket: skip the text scans.
             return queryset.filter(pk=pk), False
+        if not can_see_pii(request.user) and looks_like_contact(term):
+            # Text search would confirm a phone or ID number the page masks: the ticket id only.
+            return queryset.filter(pk=pk) if pk is not None and term.isdigit() else queryset.none(), False
         condition = Q(subject__icontains=term)
         if pk is not None:
             condition |= Q(pk=pk)

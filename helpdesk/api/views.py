@@ -83,8 +83,8 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 
     def filter_queryset(self, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         # Looking up by phone or email would confirm them to a role that may not see them.
-        if not can_see_pii(self.request.user) and {"phone", "email"} & set(self.request.query_params):
-            raise PermissionDenied(_("Your role may not look customers up by phone or email."))
+        if not can_see_pii(self.request.user) and {"phone", "email", "external_id"} & set(self.request.query_params):
+            raise PermissionDenied(_("Your role may not look customers up by phone, email or external id."))
         return super().filter_queryset(queryset)
 
     @extend_schema(request=CustomerWriteSerializer, responses={201: CustomerSerializer})

@@ -146,7 +146,8 @@ def test_a_conversation_can_have_only_one_open_ticket(db):
     TicketFactory(channel="wechat", conversation_id="c-9", status=S.CLOSED)  # history may hold many
 
 
-def test_a_customer_lookup_by_phone_needs_the_pii_right(client, db):
+@pytest.mark.parametrize("lookup", [{"phone": "13800000000"}, {"email": "a@example.com"}, {"external_id": "crm-1"}])
+def test_a_customer_lookup_by_contact_details_needs_the_pii_right(client, db, lookup):
     from django.contrib.auth.models import Permission
 
     from ..factories import UserFactory
@@ -155,4 +156,5 @@ def test_a_customer_lookup_by_phone_needs_the_pii_right(client, db):
     user.user_permissions.add(Permission.objects.get(codename="view_customer"))
     client.force_login(user)
     assert client.get(CUSTOMERS).status_code == 200
-    assert client.get(CUSTOMERS, {"phone": "13800000000"}).status_code == 403
+    response = client.get(CUSTOMERS, lookup)
+    assert response.status_code == 403, response.content

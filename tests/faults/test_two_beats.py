@@ -35,11 +35,13 @@ from helpdesk.models import (
     Heartbeat,
     IdempotentRequest,
     Notification,
+    TaskDelivery,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from helpdesk.tasks import (
     beat_heartbeat_task,
+    forget_stale_task_deliveries_task,
     purge_idempotency_keys_task,
     remind_access_review_task,
     requeue_webhook_deliveries_task,
@@ -300,6 +302,19 @@ def remind_access_review(fixture) -> Callable[[list], None]:
     return check
 
 
+def forget_stale_task_deliveries(fixture) -> Callable[[list], None]:
+    day_ago = timezone.now() - timedelta(days=2)
+    TaskDelivery.objects.create(task_id="died", name="x", first_started_at=day_ago, last_started_at=day_ago)
+    TaskDelivery.objects.create(task_id="flagged", name="x", last_started_at=day_ago, flagged_at=day_ago)
+    TaskDelivery.objects.create(task_id="running", name="x")
+
+    def check(results):
+        assert sum(succeeded(results)) == 1
+        assert set(TaskDelivery.objects.values_list("task_id", flat=True)) == {"flagged", "running"}
+
+    return check
+
+
 CASES: dict[str, Case] = {
     "close-solved-tickets": Case(close_solved_tickets_task, close_solved_tickets),
     "sweep-sla-clocks": Case(sweep_sla_clocks_task, sweep_sla_clocks),
@@ -313,6 +328,7 @@ CASES: dict[str, Case] = {
     "beat-heartbeat": Case(beat_heartbeat_task, beat_heartbeat),
     "remind-article-reviews": Case(remind_overdue_reviews_task, remind_article_reviews),
     "remind-access-review": Case(remind_access_review_task, remind_access_review),
+    "forget-stale-task-deliveries": Case(forget_stale_task_deliveries_task, forget_stale_task_deliveries),
 }
 
 

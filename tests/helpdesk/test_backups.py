@@ -347,3 +347,20 @@ def test_the_daily_task_refuses_to_keep_no_backup(settings, backup_dir):
     settings.BACKUP_KEEP = 0
     with pytest.raises(backups.BackupError, match="BACKUP_KEEP"):
         backup_database_task.apply().get()
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links (SMB, exFAT)"])
+def test_a_backup_file_is_placed_whole_and_never_over_another(tmp_path, monkeypatch, links):
+    if not links:
+        def no_links(*args, **kwargs):
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(backups.os, "link", no_links)
+    target = tmp_path / "helpdesk.dump"
+    with backups._atomic_file(target) as partial:
+        partial.write_bytes(b"first")
+    assert target.read_bytes() == b"first"
+    with pytest.raises(backups.BackupError), backups._atomic_file(target) as partial:
+        partial.write_bytes(b"second")
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["helpdesk.dump"]  # no partial left behind

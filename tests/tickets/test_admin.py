@@ -77,6 +77,20 @@ def test_search_finds_a_ticket_by_reference_phone_message_text_or_customer(clien
     assert (result == [ticket]) if found else (result == [])
 
 
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [("包裹破损", True), ("#{pk}", True), ("{pk}", True), ("13812345678", False), ("138 1234 5678", False),
+     ("wang@example.com", False), ("110105198808081234", False)],
+)
+def test_an_inspector_finds_by_text_but_cannot_confirm_contact_details_by_search(client, iris, term, found):
+    ticket = TicketFactory(customer=CustomerFactory(name="王小明", phone="13812345678"), subject="售后")
+    MessageFactory(ticket=ticket, body="包裹破损 13812345678 wang@example.com 110105198808081234")
+    client.force_login(iris)
+    response = client.get(CHANGELIST, {"q": term.format(pk=ticket.pk)})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == ([ticket] if found else [])
+
+
 def test_the_list_filters_by_status_channel_and_priority(client, ada, support_team):
     wanted = TicketFactory(team=support_team, status=S.PENDING, channel=Channel.EMAIL, priority="urgent")
     TicketFactory(team=support_team, status=S.OPEN, channel=Channel.EMAIL, priority="urgent")
