@@ -254,9 +254,12 @@ def remind_access_review(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         # Two beats may run this at once: the second waits for the first's locks, then sees
         # its notifications and tells nobody twice.
-        locked = get_user_model().objects.select_for_update().filter(pk__in=candidates).order_by("pk")
-        told = Notification.objects.filter(kind=REMINDER_KIND, created_at__gte=month_start).values("recipient_id")
-        recipients = list(locked.exclude(pk__in=told))
+        users = get_user_model().objects.filter(pk__in=candidates).order_by("pk")
+        list(users.select_for_update().values_list("pk", flat=True))
+        # Read after the locks, in a statement of its own: it sees what a run before us committed.
+        told = set(Notification.objects.filter(kind=REMINDER_KIND, created_at__gte=month_start).values_list(
+            "recipient_id", flat=True))
+        recipients = [user for user in users if user.pk not in told]
         if recipients:
             notify(recipients=recipients, kind=REMINDER_KIND, text=text)
     return len(recipients)

@@ -35,7 +35,10 @@ def deliver_webhook_task(self, delivery_id: int) -> None:
     then at most an hour, each cut at random by the jitter) for up to about a day: long enough to
     ride out a receiver's outage of an afternoon."""
     retries = self.request.retries
-    webhooks.deliver(delivery_id=delivery_id, final_attempt=retries >= self.max_retries, retries=retries)
+    try:
+        webhooks.deliver(delivery_id=delivery_id, final_attempt=retries >= self.max_retries, retries=retries)
+    except webhooks.DeliveryBusy as busy:
+        raise self.retry(countdown=busy.args[0]) from None
 
 
 @shared_task(name="helpdesk.requeue_webhook_deliveries", ignore_result=True)

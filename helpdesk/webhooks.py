@@ -89,6 +89,10 @@ class DeliveryFailed(Exception):
     """The endpoint did not take the event; the task retries with backoff."""
 
 
+class DeliveryBusy(Exception):
+    """Another worker holds the delivery; the task looks again after `args[0]` seconds."""
+
+
 # Attempts in all, however many tasks (a retry chain, re-queues) made them.
 MAX_ATTEMPTS = 31
 # Retry waits: 5 s, 10 s, 20 s, … at most an hour (the task's retry_backoff and its maximum).
@@ -105,14 +109,16 @@ def deliver(*, delivery_id: int, final_attempt: bool, retries: int = 0) -> None:
     """POST one pending delivery, unless another worker is sending it right now; a delivered
     or failed one is not sent again. Failures raise DeliveryFailed."""
     now = timezone.now()
-    lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
-        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
-        .update(sending_until=lease)
-    )
+    # Connect and read each get the timeout; the lease outlasts both, so it ends only when the
+    # worker that took it died.
+    lease = now + timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 5)
+    pending = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+    claimed = pending.filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now)).update(sending_until=lease)
     if not claimed:
-        return
+        busy_until = pending.values_list("sending_until", flat=True).first()
+        if busy_until is not None:  # being sent, or its worker died mid-POST: look again when the lease ends
+            raise DeliveryBusy((busy_until - now).total_seconds() + 1)
+        return  # delivered, failed or gone
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     final_attempt = final_attempt or delivery.attempts + 1 >= MAX_ATTEMPTS
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -23,6 +23,7 @@ from helpdesk.pii import (
     shown_attachments,
     shown_contact,
     text_shown_to,
+    texts_shown_to,
 )
 from helpdesk.queries import agent_of
 from knowledge.admin_assist import assist_context, link_inserted_articles
@@ -351,6 +352,28 @@ class TicketAdmin(AuditedAdmin):
         if change and "tags" in form.changed_data:
             services.set_tags(ticket=form.instance, tags=form.cleaned_data["tags"], actor=request.user)
 
+    def _subjects_as_shown(self, request: HttpRequest, tickets: list[Ticket]) -> None:
+        """Customers write subjects: a reader without the PII right and without the right to
+        change tickets (inspectors, trainers) gets them scrubbed like the messages, in the list,
+        the page's title and its fields. Only the instances in memory change: nothing is saved."""
+        if not tickets or can_see_pii(request.user) or self.has_change_permission(request):
+            return
+        shown = texts_shown_to(request.user, {ticket.customer_id for ticket in tickets})
+        for ticket in tickets:
+            ticket.subject = shown(ticket.customer_id, ticket.subject)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Ticket | None:
+        ticket = super().get_object(request, object_id, from_field)
+        if ticket is not None:
+            self._subjects_as_shown(request, [ticket])
+        return ticket
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        changelist.result_list = list(changelist.result_list)
+        self._subjects_as_shown(request, changelist.result_list)
+        return changelist
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
@@ -367,13 +390,15 @@ class TicketAdmin(AuditedAdmin):
             and ticket.status != Ticket.Status.CLOSED
         )
         customer = ticket.customer
-        other_tickets = (
+        other_tickets = list(
             queries.visible_to(request.user)
             .filter(customer=customer)
             .exclude(pk=ticket.pk)
             .only("id", "subject", "status", "created_at")[:5]
         )
         shown = text_shown_to(request.user, customer.pk)  # customers type their phone into the chat
+        for other in other_tickets:
+            other.subject = shown(other.subject)
         return {
             **assist_context(request, ticket, can_reply=can_reply),
             "may_archive_case": may_archive_cases(request.user)

@@ -153,10 +153,11 @@ def test_a_delivery_being_sent_is_not_sent_again_at_the_same_time(receiver):
     from django.utils import timezone
 
     delivery = _pending_delivery(receiver.url)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(sending_until=timezone.now() + timedelta(seconds=70))
-    webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)  # a second task, while the first sends
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(sending_until=timezone.now() + timedelta(seconds=25))
+    with pytest.raises(webhooks.DeliveryBusy):
+        webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)  # a second task, while the first sends
     assert receiver.requests == []
-    with time_machine.travel(timezone.now() + timedelta(seconds=71)):  # the first one's worker died
+    with time_machine.travel(timezone.now() + timedelta(seconds=26)):  # the first one's worker died
         webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)
     delivery.refresh_from_db()
     assert len(receiver.requests) == 1 and (delivery.status, delivery.attempts, delivery.sending_until) == ("delivered", 1, None)
@@ -202,3 +203,16 @@ def test_attempts_stay_bounded_however_many_tasks_made_them():
         failing.close()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", webhooks.MAX_ATTEMPTS)
+
+
+def test_a_task_that_finds_the_delivery_claimed_looks_again_when_the_claim_ends(receiver):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    delivery = _pending_delivery(receiver.url)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(sending_until=timezone.now() + timedelta(seconds=20))
+    with pytest.raises(webhooks.DeliveryBusy) as busy:
+        webhooks.deliver(delivery_id=delivery.pk, final_attempt=False)
+    assert 19 < busy.value.args[0] <= 21  # the task retries then, rather than dropping the message
+    assert receiver.requests == []

@@ -67,6 +67,9 @@ class Worker:
             "DATABASE_URL": database.geturl(),
             "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
             "TASK_MAX_DELIVERIES": str(MAX_DELIVERIES),
+            # The killed worker's claim on the delivery lasts 2 × this + 5 s: the new worker
+            # waits that out before it sends.
+            "WEBHOOK_TIMEOUT_SECONDS": "2",
             "LOG_FORMAT": "plain",
         }
         self.log = log

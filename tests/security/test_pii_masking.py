@@ -376,3 +376,30 @@ def test_the_walk_reaches_every_kind_of_page(pii):
 
 def test_every_skipped_route_exists():
     assert set(SKIP) <= {route.name for route in routes()}
+
+
+@pytest.mark.django_db
+def test_a_subject_the_customer_wrote_reads_scrubbed_for_inspectors_and_as_written_for_agents(client, iris, alice, support_team):
+    """Email and chat subjects are the customer's words: the list, the page and the API scrub them."""
+    from django.urls import reverse
+
+    from ..factories import CustomerFactory, TicketFactory
+
+    customer = CustomerFactory(name="欧阳娜娜", phone="13987654321")
+    ticket = TicketFactory(team=support_team, customer=customer, subject="欧阳娜娜 13987654321 退款")
+    TicketFactory(team=support_team, customer=customer, subject="13987654321 又来了")
+    pages = [
+        reverse("admin:tickets_ticket_changelist"),
+        reverse("admin:tickets_ticket_change", args=[ticket.pk]),
+        f"/api/v1/tickets/{ticket.reference}/",
+        "/api/v1/tickets/",
+    ]
+    client.force_login(iris)
+    for url in pages:
+        body = client.get(url).content.decode()
+        assert "退款" in body, url
+        assert "13987654321" not in body and "欧阳娜娜" not in body, url
+    assert Ticket.objects.get(pk=ticket.pk).subject == "欧阳娜娜 13987654321 退款"  # only the reading changed
+    client.force_login(alice.user)
+    for url in pages:
+        assert "欧阳娜娜 13987654321 退款" in client.get(url).content.decode(), url

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
-from helpdesk.pii import shown_attachments, shown_contact
+from helpdesk.pii import can_see_pii, shown_attachments, shown_contact, texts_shown_to
 from helpdesk.queries import agents_visible_to
 
 from .. import sla
@@ -110,7 +110,7 @@ def current_clocks(clocks: list[SlaClock]) -> list[SlaClock]:
 class TicketSerializer(serializers.Serializer):
     reference = serializers.CharField(read_only=True)
     external_id = serializers.SerializerMethodField()
-    subject = serializers.CharField(read_only=True)
+    subject = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=Ticket.Status.choices, read_only=True)
     channel = serializers.ChoiceField(choices=Channel.choices, read_only=True)
     category = serializers.SerializerMethodField()
@@ -141,6 +141,18 @@ class TicketSerializer(serializers.Serializer):
         if clocks is None:
             clocks = list(ticket.sla_clocks.all())
         return [self._clock_serializer.to_representation(clock) for clock in current_clocks(clocks)]
+
+    @extend_schema_field(serializers.CharField())
+    def get_subject(self, ticket: Ticket) -> str:
+        """Customers write subjects (an email's, or a chat's first words): scrubbed like their
+        messages for roles without the PII right. A list passes context["shown_texts"] for its page."""
+        shown = self.context.get("shown_texts")
+        if shown is None:
+            request = self.context.get("request")
+            if request is None or can_see_pii(request.user):
+                return ticket.subject
+            shown = texts_shown_to(request.user, [ticket.customer_id])
+        return shown(ticket.customer_id, ticket.subject)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_external_id(self, ticket: Ticket) -> str | None:
