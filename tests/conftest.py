@@ -119,3 +119,13 @@ def _fresh_cache():
     sla.forget_policies()
     routing.forget_rules()
     autoreplies.forget_rules()
+
+
+@pytest.fixture(autouse=True)
+def _results_may_be_awaited():
+    """An in-process worker (celery.contrib.testing.worker) marks the process as inside a task
+    when its pool starts again after a broker outage, and .get() then refuses in later tests."""
+    yield
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
