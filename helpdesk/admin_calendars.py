@@ -13,8 +13,13 @@ from django.utils.translation import ngettext
 
 from .admin_history import AuditedAdmin
 from .models import BusinessCalendar, CalendarDate, WorkingHours
-from .queries import missing_holiday_years
-from .services import sync_statutory_dates
+from .queries import missing_holiday_years, read_schedule
+from .services import record_calendar_change, sync_statutory_dates
+
+RESCHEDULE_QUEUED = _(
+    "The working time changed: the deadlines of running SLA clocks on this calendar are being recomputed "
+    "in the background (time already used is kept)."
+)
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -51,6 +56,19 @@ class BusinessCalendarAdmin(AuditedAdmin):
         self.message_user(
             request, ngettext("%d date changed.", "%d dates changed.", changed) % changed, messages.SUCCESS
         )
+        if changed:
+            self.message_user(request, RESCHEDULE_QUEUED, messages.INFO)
+
+    def save_model(self, request: HttpRequest, obj: BusinessCalendar, form: Any, change: bool) -> None:
+        if change:  # the working time before this edit, read before anything is written
+            request._calendar_before = read_schedule(BusinessCalendar.objects.get(pk=obj.pk))
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_calendar_before", None)
+        if before is not None and record_calendar_change(calendar=form.instance, before=before):
+            self.message_user(request, RESCHEDULE_QUEUED, messages.INFO)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         calendar = self.get_object(request, object_id)

@@ -145,3 +145,29 @@ def business_seconds_between(schedule: Schedule, start: datetime, end: datetime)
                 total += overlap
         day += timedelta(days=1)
     return total.total_seconds()
+
+
+def schedule_to_data(schedule: Schedule) -> dict:
+    """The schedule as JSON primitives, for a task that must know a calendar as it was."""
+
+    def spans(items: tuple[Span, ...]) -> list[list[str]]:
+        return [[start.isoformat(), end.isoformat()] for start, end in items]
+
+    return {
+        "zone": schedule.zone.key,
+        "weekly": {str(day): spans(items) for day, items in schedule.weekly.items()},
+        "dates": {day.isoformat(): spans(items) for day, items in schedule.dates.items()},
+    }
+
+
+def schedule_from_data(data: Mapping) -> Schedule:
+    """The inverse of schedule_to_data."""
+
+    def spans(items: list[list[str]]) -> tuple[Span, ...]:
+        return tuple((time.fromisoformat(start), time.fromisoformat(end)) for start, end in items)
+
+    return Schedule(
+        zone=ZoneInfo(data["zone"]),
+        weekly={int(day): spans(items) for day, items in data["weekly"].items()},
+        dates={date.fromisoformat(day): spans(items) for day, items in data["dates"].items()},
+    )

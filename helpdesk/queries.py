@@ -41,6 +41,13 @@ def schedule_for(calendar: BusinessCalendar) -> Schedule:
     cached = _schedules.get(calendar.pk)
     if cached is not None and cached[0] == calendar.updated_at:
         return cached[1]
+    schedule = read_schedule(calendar)
+    _schedules[calendar.pk] = (calendar.updated_at, schedule)
+    return schedule
+
+
+def read_schedule(calendar: BusinessCalendar) -> Schedule:
+    """The calendar's rows as they are in the database now, past any cache (3 queries)."""
     weekly: dict[int, list[Span]] = {}
     for weekday, start, end in calendar.hours.order_by("weekday", "start").values_list("weekday", "start", "end"):
         weekly.setdefault(weekday, []).append((start, end))
@@ -49,11 +56,9 @@ def schedule_for(calendar: BusinessCalendar) -> Schedule:
         day: () if kind == CalendarDate.Kind.CLOSED else (parse_spans(hours) if hours else workday)
         for day, kind, hours in calendar.dates.values_list("date", "kind", "hours")
     }
-    schedule = Schedule(
+    return Schedule(
         zone=ZoneInfo(calendar.time_zone), weekly={day: merge_spans(spans) for day, spans in weekly.items()}, dates=dates
     )
-    _schedules[calendar.pk] = (calendar.updated_at, schedule)
-    return schedule
 
 
 def missing_holiday_years(calendar: BusinessCalendar, today: date) -> list[int]:

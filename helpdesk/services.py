@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,7 +18,14 @@ from helpdesk.models import (
     IdempotentRequest,
 )
 
+from .calendars import Schedule
 from .holidays import statutory_dates
+from .queries import read_schedule
+
+# Who must hear that a calendar's working time changed: listener(calendar id, schedule before,
+# when it changed), called after commit. tickets fills it in AppConfig.ready() (its SLA clocks);
+# the core imports no app above it.
+CALENDAR_CHANGED: list[Callable[[int, Schedule, datetime], None]] = []
 
 
 @transaction.atomic
@@ -105,11 +115,35 @@ def purge_idempotency_keys() -> int:
 
 
 @transaction.atomic
+def record_calendar_change(*, calendar: BusinessCalendar, before: Schedule) -> bool:
+    """The calendar's rows were written (hours, dates, zone): if its working time differs from
+    `before`, bump `updated_at` (every process reads it again) and, after commit, hand the
+    change to CALENDAR_CHANGED (the SLA clocks' deadlines are recomputed in batches by a task).
+    Returns whether anything was queued; an edit that changes no working time queues nothing.
+    """
+    after = read_schedule(calendar)
+    if after == before:
+        return False
+    calendar.save(update_fields=["updated_at"])
+    calendar_id = calendar.pk
+
+    def announce() -> None:
+        changed_at = timezone.now()  # after commit: a deadline computed from now on reads the new hours
+        for listener in CALENDAR_CHANGED:
+            listener(calendar_id, before, changed_at)
+
+    transaction.on_commit(announce, robust=True)
+    return True
+
+
+@transaction.atomic
 def sync_statutory_dates(*, calendar: BusinessCalendar) -> int:
     """Fill in the calendar's public holidays and make-up workdays; returns how many dates changed.
 
-    Dates entered by hand win: a statutory date never replaces one.
+    Dates entered by hand win: a statutory date never replaces one. Deadlines of running SLA
+    clocks on the calendar are recomputed after commit (record_calendar_change).
     """
+    before = read_schedule(calendar)
     wanted = statutory_dates(calendar.holiday_region)
     manual = set(calendar.dates.filter(source=CalendarDate.Source.MANUAL).values_list("date", flat=True))
     existing = {row.date: row for row in calendar.dates.filter(source=CalendarDate.Source.STATUTORY)}
@@ -126,5 +160,5 @@ def sync_statutory_dates(*, calendar: BusinessCalendar) -> int:
         changed, update_conflicts=True, unique_fields=["calendar", "date"], update_fields=["kind", "name", "hours", "source"]
     )
     if changed or existing:
-        calendar.save(update_fields=["updated_at"])
+        record_calendar_change(calendar=calendar, before=before)
     return len(changed) + len(existing)

@@ -33,10 +33,17 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
-def population(*, day: date, scope: SampleScope) -> dict[int, list[int]]:
-    """{agent id: ticket ids} of conversations solved or closed that day with an agent reply.
+# A conversation's key for sampling: stable across databases and insertion orders; the id
+# comes last, only to tell apart two conversations created the same microsecond with no external id.
+SampleKey = tuple[datetime, str, int]
 
-    Read as two integer columns in chunks: a million conversations are a few tens of MB.
+
+def population(*, day: date, scope: SampleScope) -> dict[str, list[SampleKey]]:
+    """{agent username: conversation keys} of conversations solved or closed that day with an agent reply.
+
+    Keyed by username and (created_at, external_id, id), not by ids alone, so the sample drawn
+    from it does not depend on the ids a database handed out. Read as plain columns in chunks:
+    a million conversations are a few hundred MB at most, never whole rows.
     """
     start, end = day_bounds(day)
     tickets = Ticket.objects.filter(
@@ -45,9 +52,10 @@ def population(*, day: date, scope: SampleScope) -> dict[int, list[int]]:
     )
     if scope.team_id is not None:
         tickets = tickets.filter(team_id=scope.team_id)
-    by_agent: dict[int, list[int]] = defaultdict(list)
-    for agent_id, ticket_id in tickets.values_list("assignee_id", "id").iterator(chunk_size=20_000):
-        by_agent[agent_id].append(ticket_id)
+    by_agent: dict[str, list[SampleKey]] = defaultdict(list)
+    rows = tickets.values_list("assignee__user__username", "created_at", "external_id", "id")
+    for username, created_at, external_id, ticket_id in rows.iterator(chunk_size=20_000):
+        by_agent[username].append((created_at, external_id, ticket_id))
     return dict(by_agent)
 
 

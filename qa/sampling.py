@@ -3,21 +3,28 @@
 Stratified by agent: every agent with a conversation that day gets at least one drawn, the
 rest is spread in proportion to their volume (largest remainders), and a seeded generator
 picks inside each agent's conversations, so the same seed and population give the same sample.
+Agents and conversations are ordered by stable keys (a username, a conversation's creation
+time and external id) before drawing, never by database ids or row order: the same population
+restored on another database, or inserted in another order, gives the same sample.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
+
+K = TypeVar("K", bound=Hashable)  # an agent's stable key (sortable)
+T = TypeVar("T")  # a conversation's stable key (sortable)
 
 
 def sample_size(population: int, rate: Decimal) -> int:
     return min(population, math.ceil(population * rate)) if population else 0
 
 
-def allocate(sizes: Mapping[int, int], total: int) -> dict[int, int]:
+def allocate(sizes: Mapping[K, int], total: int) -> dict[K, int]:
     """How many to draw per agent: at least one each, the rest proportional, never above their count."""
     agents = sorted(sizes)
     quota = {agent: 1 for agent in agents if sizes[agent] > 0}
@@ -40,8 +47,12 @@ def allocate(sizes: Mapping[int, int], total: int) -> dict[int, int]:
     return quota
 
 
-def draw(population: Mapping[int, Sequence[int]], rate: Decimal, seed: int) -> list[int]:
-    """Ticket ids drawn from {agent id: ticket ids}; sorted, so a run can be compared."""
+def draw(population: Mapping[Any, Sequence[T]], rate: Decimal, seed: int) -> list[T]:
+    """Keys drawn from {agent key: conversation keys}; sorted, so a run can be compared.
+
+    Only the keys' order matters, never the mapping's or the sequences' order: both are sorted
+    before the generator draws, so the keys must be stable (not database ids) to be reproducible.
+    """
     total = sample_size(sum(len(ids) for ids in population.values()), rate)
     quota = allocate({agent: len(ids) for agent, ids in population.items()}, total)
     generator = random.Random(seed)

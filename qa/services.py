@@ -71,7 +71,7 @@ def draw_daily_sample(
                 raise DomainError("already_reviewed", _("Reviews of this sample were submitted: it cannot be redrawn."))
             existing.delete()
         people = queries.population(day=day, scope=scope)
-        drawn = draw(people, scope.rate, seed)
+        drawn = [key[-1] for key in draw(people, scope.rate, seed)]  # the ticket ids, in key order
         try:
             with transaction.atomic():
                 run = SampleRun.objects.create(

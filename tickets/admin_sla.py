@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
@@ -14,13 +14,16 @@ from django.utils.translation import gettext_lazy as _
 
 from helpdesk.admin_history import AuditedAdmin
 
-from . import sla
+from . import sla, sla_reschedule
 from .forms import SlaPolicyForm, SlaTargetFormSet
 from .models import Escalation, SlaClock, SlaPolicy, SlaTarget, Ticket
 from .queries import visible_to
 
 RUNNING = Q(  # counting down now
     fulfilled_at=None, stopped_at=None, paused_at=None)
+RETARGET_QUEUED = _(
+    "Running SLA clocks are being moved to the edited targets in the background (time already used is kept)."
+)
 WARNING_SHARE = 0.2  # "warning" in the list: less than a fifth of the target left
 
 
@@ -48,6 +51,9 @@ class SlaPolicyAdmin(AuditedAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         sla.forget_policies()  # new tickets take the change at once (other processes within 30 s)
+        if form.has_changed() or any(formset.has_changed() for formset in formsets):
+            sla_reschedule.queue_policy_reschedule()
+            self.message_user(request, RETARGET_QUEUED, messages.INFO)
 
 
 @admin.register(Escalation)

@@ -522,7 +522,7 @@ class SlaMetric(models.TextChoices):
 class SlaPolicy(models.Model):
     """Targets for the tickets it matches; policies are tried in order and the first match wins.
 
-    An empty condition matches everything. Editing a policy changes clocks started after.
+    An empty condition matches everything. Editing a policy moves running clocks too (docs/sla.md).
     """
 
     name = models.CharField(_("name"), max_length=100)
@@ -608,6 +608,8 @@ class SlaClock(models.Model):
     stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
     next_check_at = models.DateTimeField(_("next check"), null=True, blank=True)
+    # When due_at was last computed: a recompute for a calendar edit leaves the clocks computed after it alone.
+    scheduled_at = models.DateTimeField(_("deadline computed"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("SLA clock")

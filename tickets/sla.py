@@ -121,6 +121,7 @@ def remaining_seconds(clock: SlaClock, at: datetime) -> float:
 def _schedule(clock: SlaClock, at: datetime, remaining: float, warn_share: float) -> None:
     """Set due (and warning) times for `remaining` target seconds counted from `at`."""
     clock.due_at = _add(clock.calendar, at, remaining)
+    clock.scheduled_at = timezone.now()  # which calendar edits this deadline has seen (sla_reschedule)
     lead = (1 - warn_share) * clock.target_seconds  # how long before the deadline the warning comes
     until_warning = remaining - lead
     wanted = clock.warned_at is None and until_warning > 0 and lead >= settings.SLA_MIN_WARNING_LEAD_SECONDS
@@ -297,31 +298,52 @@ def on_reclassified(ticket: Ticket, *, at: datetime) -> None:
     """Priority or category changed: running clocks take the targets of the policy now matching,
     keeping the time already used."""
     rule = rule_for(ticket)
-    changed = []
+    changed, stopped = [], []
     for clock in _running(ticket):
-        if clock.metric == M.HANDOVER:
-            continue  # the escalated team's target, not the policy's
-        target = rule.target(clock.metric, ticket.priority) if rule else None
-        if target is None:
-            _finish(clock, at, fulfilled=False)
-            continue
-        seconds, business = target
-        calendar = rule.policy.calendar if business else None
-        if (clock.policy_id, clock.target_seconds, clock.calendar_id) == (rule.policy.pk, seconds, getattr(calendar, "pk", None)):
-            continue
-        used = clock.target_seconds - remaining_seconds(clock, at)
-        clock.policy, clock.target_seconds, clock.calendar = rule.policy, seconds, calendar
-        paused = clock.paused_at
-        _schedule(clock, paused or at, seconds - used, float(rule.policy.warn_at))
-        if paused is not None:
-            clock.next_check_at = None
-        changed.append(clock)
+        outcome = retarget(clock, rule, ticket.priority, at)
+        if outcome == "stopped":
+            stopped.append(clock)
+        elif outcome == "changed":
+            changed.append(clock)
     _save_times(changed, also=["policy", "target_seconds", "calendar"])
+    _save_stopped(stopped)
+
+
+def retarget(clock: SlaClock, rule: Rule | None, priority: str, at: datetime) -> str:
+    """Give a running clock the target `rule` holds for it, keeping the time used by `at`.
+
+    Returns "changed", "stopped" (the policy has no such target any more) or "" (nothing to do,
+    so running it twice changes nothing). Writes nothing: the caller saves in bulk. Breached
+    clocks keep their breach and their escalation stage; a clock left with no time becomes due
+    at `at`, and the next sweep escalates it.
+    """
+    if clock.metric == M.HANDOVER:
+        return ""  # the escalated team's target, not the policy's
+    target = rule.target(clock.metric, priority) if rule else None
+    if target is None:
+        clock.stopped_at, clock.next_check_at = at, None
+        return "stopped"
+    seconds, business = target
+    calendar = rule.policy.calendar if business else None
+    if (clock.policy_id, clock.target_seconds, clock.calendar_id) == (rule.policy.pk, seconds, getattr(calendar, "pk", None)):
+        return ""
+    used = clock.target_seconds - remaining_seconds(clock, at)
+    clock.policy, clock.target_seconds, clock.calendar = rule.policy, seconds, calendar
+    paused = clock.paused_at
+    _schedule(clock, paused or at, seconds - used, float(rule.policy.warn_at))
+    if paused is not None:
+        clock.next_check_at = None
+    return "changed"
+
+
+def _save_stopped(clocks: list[SlaClock]) -> None:
+    if clocks:
+        SlaClock.objects.bulk_update(clocks, ["stopped_at", "next_check_at"])
 
 
 def _save_times(clocks: list[SlaClock], also: list[str] = ()) -> None:
     if clocks:
-        SlaClock.objects.bulk_update(clocks, ["paused_at", "due_at", "warn_at", "next_check_at", *also])
+        SlaClock.objects.bulk_update(clocks, ["paused_at", "due_at", "warn_at", "next_check_at", "scheduled_at", *also])
         _precise(clocks)
 
 

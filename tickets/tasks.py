@@ -69,4 +69,4 @@ def anonymise_expired_conversations_task(batch_size: int = 200, max_batches: int
 
 
 # Tasks kept in their own modules; Celery's autodiscovery loads only this one.
-from . import tasks_reports  # noqa: E402, F401
+from . import tasks_reports, tasks_reschedule  # noqa: E402, F401

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpdesk.errors import DomainError
@@ -22,6 +22,7 @@ from tickets.models import Ticket
 from ..factories import AgentFactory, MessageFactory, TicketFactory
 
 DAY = date(2026, 11, 20)
+GOLDEN = ["EXT-00172", "EXT-00361", "EXT-00607"]  # see the cross-database test below
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -194,3 +195,52 @@ def test_the_api_lists_a_days_runs_with_their_tickets(api, scope, inspectors):
     assert api.get("/api/v1/qa/sample-runs/", {"date": "2026-11-21"}).json()["results"] == []
     bad = api.get("/api/v1/qa/sample-runs/", {"date": "yesterday"})
     assert bad.status_code == 400 and "date" in bad.json()["error"]["fields"]
+
+
+# --- reproducible across databases -------------------------------------------------------------
+
+
+def build_population(rows: list[tuple[int, int]]) -> None:
+    """rows of (agent number, conversation number), inserted in the order given: ids follow it."""
+    at = datetime(DAY.year, DAY.month, DAY.day, 15, tzinfo=SHANGHAI)
+    agents = {}
+    for agent_number in dict.fromkeys(agent for agent, _ in rows):  # agents too, in first-seen order
+        agents[agent_number] = AgentFactory(user__username=f"sampled-agent-{agent_number}")
+    for agent_number, number in rows:
+        TicketFactory(
+            status=Ticket.Status.SOLVED, solved_at=at, first_response_at=at - timedelta(hours=1),
+            assignee=agents[agent_number], external_id=f"EXT-{number:05d}",
+            created_at=at - timedelta(hours=3, minutes=number),
+        )
+
+
+def sample_of(rows: list[tuple[int, int]], seed: int, scope: SampleScope) -> list[str]:
+    """The sample drawn from a population built in this order, as external ids; nothing is kept."""
+    with transaction.atomic():
+        build_population(rows)
+        run, _ = draw_daily_sample(day=DAY, scope=scope, seed=seed)
+        sample = sorted(run.reviews.values_list("ticket__external_id", flat=True))
+        transaction.set_rollback(True)
+    return sample
+
+
+@pytest.mark.django_db
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    conversations=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 999)), min_size=1, max_size=40, unique_by=lambda r: r[1]),
+    seed=st.integers(0, 2**48 - 1),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_the_sample_does_not_depend_on_the_order_rows_were_inserted_in(scope, conversations, seed, shuffle):
+    shuffled = list(conversations)
+    shuffle.shuffle(shuffled)
+    assert sample_of(conversations, seed, scope) == sample_of(shuffled, seed, scope)
+
+
+@pytest.mark.django_db
+def test_a_known_population_and_seed_give_the_same_sample_on_every_database(scope):
+    # Inserted out of key order on purpose. CI runs this on SQLite and on PostgreSQL, so both
+    # must draw exactly these conversations (a sample read from ids or row order would differ).
+    rows = [(agent, number * 10 + agent) for number in (17, 3, 41, 8, 29, 36, 12, 1, 25, 33, 5, 20) for agent in (2, 1) if (number + agent) % 3]
+    rows += [(3, number) for number in range(600, 640)]
+    assert sample_of(rows, 2026, scope) == GOLDEN
