@@ -5,7 +5,7 @@ escalated clocks keep what happened. cn-workweek: Monday to Friday 09:00-18:00, 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -266,6 +266,26 @@ def test_a_policy_placed_first_takes_over_the_running_clocks_of_tickets_it_match
     assert (resolution(chat).policy_id, resolution(chat).due_at) == (vip.pk, local(2026, 11, 24, 12))
     assert chat.sla_clocks.get(metric=M.FIRST_RESPONSE).stopped_at == local(2026, 11, 24, 11)  # no such target
     assert resolution(mail).policy_id != vip.pk
+
+
+def test_the_policy_admin_says_running_clocks_are_being_moved(client, ada, queued, django_capture_on_commit_callbacks):
+    with time_machine.travel(local(2026, 11, 24, 10), tick=False) as traveller:
+        ticket = open_ticket()
+        traveller.move_to(local(2026, 11, 24, 11))
+        client.force_login(ada)
+        form = {
+            "name": "chat first", "position": 0, "is_active": "on", "channels": [Channel.WEB_CHAT], "warn_at": "0.80",
+            "level2_after": 3600, "level3_after": 7200, "targets-TOTAL_FORMS": 1, "targets-INITIAL_FORMS": 0,
+            "targets-0-metric": "resolution", "targets-0-seconds": 7200,
+        }
+        SlaPolicy.objects.update(position=5)
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client.post(reverse("admin:tickets_slapolicy_add"), form, follow=True)
+        assert "background" in page.content.decode() or "后台" in page.content.decode()
+        assert [task for task, _args in queued] == [tasks_reschedule.retarget_clocks_task]
+        drain(queued)
+    assert resolution(ticket).policy.name == "chat first"
+    assert resolution(ticket).due_at == local(2026, 11, 24, 12)  # 2 calendar hours, 1 used
 
 
 # --- escalations outside business hours --------------------------------------------------------
