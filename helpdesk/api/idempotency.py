@@ -30,8 +30,18 @@ class Replay(Exception):
 class IdempotentPostMixin:
     """For API views: claim the key before the handler runs, store the response after.
 
-    The claim is a row unique per (user, key), so two concurrent retries cannot both run.
+    The claim is a row unique per (user, key), inserted in the request's own transaction with
+    the work and the stored response: a concurrent retry waits on the unique index until the
+    first commits (then gets its response) or rolls back (then runs itself). A request that
+    fails (a 5xx, a 429, the database going away mid-request) rolls back its claim with its
+    work, so its retry runs: no claim outlives a request that did nothing.
     """
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        if request.method != "POST" or not request.headers.get(HEADER, "").strip():
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authenticates, checks permissions, throttles
@@ -70,10 +80,10 @@ class IdempotentPostMixin:
             raise
 
     def _release(self) -> None:
-        row = getattr(self, "_idempotency_row", None)
-        if row is not None:
+        """Roll the claim back with whatever the request did (the transaction may be broken)."""
+        if getattr(self, "_idempotency_row", None) is not None:
             self._idempotency_row = None
-            IdempotentRequest.objects.filter(pk=row.pk).delete()
+            transaction.set_rollback(True)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         row = getattr(self, "_idempotency_row", None)

@@ -322,3 +322,73 @@ def test_a_lock_not_granted_in_time_is_a_503_too(api, kept_connections):
     assert_unavailable(response)
     assert served(lambda: api.post(url, {"status": "pending"}, format="json")).status_code == 200
 
+
+
+@transactional
+@postgres_only
+def test_a_retry_with_the_same_idempotency_key_runs_after_the_session_was_ended_mid_request(
+    api, kept_connections, monkeypatch
+):
+    """The claim dies with the request's transaction: the platform's retry is not told 'still running'."""
+    from tickets import intake
+
+    before = rows()
+    original = intake.create_ticket
+
+    def cut_off(**kwargs):
+        terminate(connection.connection.info.backend_pid)
+        return original(**kwargs)
+
+    monkeypatch.setattr(intake, "create_ticket", cut_off)
+    assert_unavailable(served(lambda: api.post(TICKETS, NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="cut-1")))
+    monkeypatch.undo()
+    retry = served(lambda: api.post(TICKETS, NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="cut-1"))
+    assert retry.status_code == 201, retry.content[:300]
+    again = served(lambda: api.post(TICKETS, NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="cut-1"))
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert rows()[1] == before[1] + 1
+
+
+@transactional
+@postgres_only
+def test_a_retry_sent_while_the_first_request_runs_waits_for_its_answer_instead_of_a_409(integration, monkeypatch):
+    """A chat platform that timed out resends at once: it gets the first request's answer, not 'still running'."""
+    import threading
+
+    from django.db import connections
+
+    from tickets import intake
+
+    inside, go = threading.Event(), threading.Event()
+    original = intake.create_ticket
+
+    def slow(**kwargs):
+        inside.set()
+        go.wait(10)
+        return original(**kwargs)
+
+    monkeypatch.setattr(intake, "create_ticket", slow)
+    answers = {}
+
+    def post(name):
+        client = APIClient(raise_request_exception=False)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration[1]}")
+        try:
+            answers[name] = client.post(TICKETS, NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="slow-1")
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=post, args=("first",))
+    first.start()
+    assert inside.wait(10)
+    retry = threading.Thread(target=post, args=("retry",))
+    retry.start()
+    retry.join(1.0)  # it waits on the first request's claim
+    go.set()
+    first.join(20)
+    retry.join(20)
+    assert answers["first"].status_code == 201, answers["first"].content[:300]
+    assert answers["retry"].status_code == 201, answers["retry"].content[:300]
+    assert answers["retry"].headers["Idempotent-Replayed"] == "true"
+    assert answers["retry"].json() == answers["first"].json()
+    assert Ticket.objects.count() == 1
