@@ -61,7 +61,7 @@ def sniff_encoding(head: bytes) -> str:
 
 
 def _undecodable(raw: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
-    return _("bytes %(bytes)s at column %(column)d are not valid %(encoding)s text") % {
+    return _("bytes %(bytes)s (byte %(column)d of the line) are not valid %(encoding)s text") % {
         "bytes": raw[exc.start:max(exc.end, exc.start + 1)].hex(" "), "column": exc.start + 1, "encoding": encoding.upper(),
     }
 

@@ -140,7 +140,10 @@ def _flatten(errors: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(path, message) pairs of a serializer's nested errors."""
     if isinstance(errors, dict):
         for key, value in errors.items():
-            path = prefix if key == "non_field_errors" else f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):  # DRF gives a list's errors by index
+                path = f"{prefix}[{key}]"
+            else:
+                path = prefix if key == "non_field_errors" else f"{prefix}.{key}" if prefix else str(key)
             yield from _flatten(value, path)
     elif isinstance(errors, list) and errors and isinstance(errors[0], (dict, list)):
         for index, item in enumerate(errors):
