@@ -11,7 +11,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import RequestFactory
 
-from helpdesk.body_limit import BodyLimitMiddleware
 from tickets.models import Ticket
 
 from .test_imports import line
@@ -113,6 +112,8 @@ def test_a_chunked_import_within_the_limit_is_read_whole(integration):
 
 
 def test_djangos_own_body_check_answers_413_not_400():
+    from helpdesk.body_limit import BodyLimitMiddleware
+
     request = RequestFactory().post("/api/v1/tickets/", data=b"{}", content_type="application/json")
     response = BodyLimitMiddleware(lambda r: None).process_exception(request, RequestDataTooBig("too big"))
     assert response.status_code == 413 and json.loads(response.content)["error"]["code"] == "body_too_large"

@@ -11,7 +11,6 @@ from django.core.management import CommandError, call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpdesk.textfiles import DecodeProblem, decode_text, sniff_encoding
 from tickets.models import Customer, Message, Ticket
 
 from ..api.test_imports import line
@@ -168,6 +167,8 @@ def test_the_api_takes_csv_in_gb18030(api):
 @settings(max_examples=60)
 @given(text=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40))
 def test_text_saved_as_utf8_is_sniffed_as_utf8(text):
+    from helpdesk.textfiles import sniff_encoding
+
     raw = text.encode("utf-8")
     # A sample cut anywhere, even inside a character, is still recognised.
     assert all(sniff_encoding(raw[:cut]) == "utf-8" for cut in range(len(raw) + 1))
@@ -176,6 +177,8 @@ def test_text_saved_as_utf8_is_sniffed_as_utf8(text):
 @settings(max_examples=60)
 @given(lines=st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"), max_size=8), max_size=6))
 def test_an_undecodable_byte_is_reported_on_its_line(lines):
+    from helpdesk.textfiles import DecodeProblem, decode_text
+
     raw = "\n".join(lines).encode("utf-8")
     with pytest.raises(DecodeProblem) as problem:
         decode_text(raw + b"\xff tail\nnext line", "utf-8")
