@@ -16,7 +16,7 @@ from .models import ImportJob
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["id", "original_name", "format", "status", "shown_progress", "created", "updated", "failed",
                     "created_by", "created_at", "finished_at"]
-    list_filter = ["status", "format"]
+    list_filter = ["status"]
     list_select_related = ["created_by"]
     date_hierarchy = "created_at"
     fields = ["original_name", "format", "encoding", "partial", "size", "status", "created_by", "created_at",

@@ -50,7 +50,10 @@ class ImportJob(models.Model):
         verbose_name = _("ticket import")
         verbose_name_plural = _("ticket imports")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["created_by", "-created_at"], name="importjob_owner_recent")]
+        indexes = [
+            models.Index(fields=["created_by", "-created_at"], name="importjob_owner_recent"),
+            models.Index(fields=["status", "-created_at"], name="importjob_status_recent"),  # the admin's filter
+        ]
 
     def __str__(self) -> str:
         return f"{self.original_name or self.pk} ({self.get_status_display()})"

@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'ticket import',
                 'verbose_name_plural': 'ticket imports',
                 'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['created_by', '-created_at'], name='importjob_owner_recent')],
+                'indexes': [models.Index(fields=['created_by', '-created_at'], name='importjob_owner_recent'), models.Index(fields=['status', '-created_at'], name='importjob_status_recent')],
             },
         ),
         migrations.RunPython(grant, revoke),
