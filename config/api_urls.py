@@ -14,9 +14,9 @@ from helpdesk.api.views import (
 from qa.api.views import QaReportView, ReviewViewSet, SampleRunViewSet
 from tickets.api.csat import ComplaintViewSet, CsatViewSet
 from tickets.api.reports import SummaryView
+from tickets.api.imports import ImportJobCreateView, ImportJobView, ImportTicketsView
 from tickets.api.views import (
     CustomerTicketsView,
-    ImportTicketsView,
     IngestView,
     TicketViewSet,
 )
@@ -41,6 +41,8 @@ urlpatterns = [
     path("reports/summary", SummaryView.as_view(), name="reports-summary"),
     path("messages/ingest", IngestView.as_view(), name="message-ingest"),
     path("imports/tickets", ImportTicketsView.as_view(), name="import-tickets"),
+    path("imports/jobs", ImportJobCreateView.as_view(), name="import-jobs"),
+    path("imports/jobs/<id:job_id>", ImportJobView.as_view(), name="import-job"),
     path("customers/<id:customer_id>/tickets/", CustomerTicketsView.as_view({"get": "list"}), name="customer-tickets"),
     *router.urls,
     path("", include("knowledge.api.urls")),

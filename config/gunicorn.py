@@ -24,6 +24,11 @@ threads = _int("GUNICORN_THREADS", 1)  # more than 1 switches to the gthread wor
 # A request running longer than this is killed (its worker restarted); the API's JSON Lines
 # imports are the slowest requests. The load balancer's idle timeout should be longer.
 timeout = _int("GUNICORN_TIMEOUT", 60)
+# Request line and headers only (gunicorn's defaults, spelt out): gunicorn has no body limit; the
+# app refuses large bodies before reading them (helpdesk.body_limit), nginx before sending them.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 4094)
+limit_request_fields = _int("GUNICORN_LIMIT_REQUEST_FIELDS", 100)
+limit_request_field_size = _int("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # on SIGTERM, finish requests in flight
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Restart each worker after about this many requests, so slow memory growth cannot build up.

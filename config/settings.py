@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so its access line and request id cover every response (helpdesk.observability).
     "helpdesk.middleware.RequestContextMiddleware",
+    # Before anything reads the body: an oversized one is a 413 at once (helpdesk.body_limit).
+    "helpdesk.body_limit.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -262,13 +264,23 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": 1 if envbool("BEHIND_TLS_PROXY", "false") else 0,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with a UTF-8 BOM is accepted; nesting deeper than 64 is a 400 (helpdesk.api.parsers).
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "helpdesk.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-# Imports post whole JSON Lines files; other bodies are small.
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("API_MAX_BODY_MB", 50) * 1024 * 1024
+# Request bodies above these sizes are refused with 413 before they are read
+# (helpdesk.body_limit): imports post whole files, every other body is small. A bigger history
+# goes through `manage.py import_tickets` or in parts.
+REQUEST_MAX_BODY_BYTES = envint("API_MAX_BODY_MB", 10) * 1024 * 1024
+IMPORT_MAX_BODY_BYTES = envint("IMPORT_MAX_BODY_MB", 100) * 1024 * 1024
+REQUEST_BODY_LIMITS = {"/api/v1/imports/": IMPORT_MAX_BODY_BYTES}
+# Django's own check (request.body, forms) at the largest of them; the middleware applies each.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, *REQUEST_BODY_LIMITS.values())
+# Uploaded import files wait here for the worker (ImportJob): shared storage when web and
+# workers run on different machines.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
 # Anonymous helpful/not-helpful votes on knowledge-base articles, per IP address.
 KB_FEEDBACK_THROTTLE_RATE = os.environ.get("KB_FEEDBACK_THROTTLE_RATE", "30/hour")

@@ -41,6 +41,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
+from helpdesk.textfiles import DecodeProblem, decode_text
 
 from . import services
 from .models import Article, Audience, KbCategory
@@ -105,9 +106,9 @@ def markdown_files(root: Path) -> list[tuple[str, Path]]:
 def parse(name: str, raw: bytes) -> KbFile:
     """A file's article, checked; BadFile says what is wrong with it. Needs no database."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadFile(_("not UTF-8 text")) from None
+        text = decode_text(raw)
+    except DecodeProblem as problem:
+        raise BadFile(_("not UTF-8 text: line %(line)d: %(problem)s") % {"line": problem.line, "problem": problem.message}) from None
     if "\x00" in text:
         raise BadFile(_("contains NUL characters (not a text file?)"))
     text = text.replace("\r\n", "\n").replace("\r", "\n")

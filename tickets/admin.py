@@ -485,6 +485,7 @@ class TicketAdmin(AuditedAdmin):
 from . import (  # noqa: E402, F401
     admin_autoreplies,
     admin_csat,
+    admin_imports,
     admin_live,
     admin_report_mail,
     admin_reports,

@@ -1,6 +1,7 @@
-"""Import ticket history from another helpdesk: one JSON object per line.
+"""Import ticket history from another helpdesk: one JSON object per line, or CSV (imports_csv).
 
-Lines are validated one by one and written in batches (a few queries per batch, not per
+Every line is checked first; a file with a bad line writes nothing unless the caller asks for
+the good lines only (partial). Lines are validated one by one and written in batches (a few queries per batch, not per
 line), so 100,000 tickets take minutes. Times come from the file: first response, solve and
 close times are the history's, not the import's. Re-importing the same external ids updates
 tickets and never duplicates them or their messages. Imports send no webhooks.
@@ -19,12 +20,14 @@ from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from helpdesk import roles
 from helpdesk.history import bulk_attribution
 from helpdesk.models import Agent, Channel, Customer, Team
+from helpdesk.textfiles import AUTO, MAX_JSON_DEPTH, SNIFF_BYTES, decoded_lines, json_too_deep, sniff_encoding
 
 from . import sla
 from .models import Category, Csat, Message, SlaClock, Ticket
@@ -88,72 +91,175 @@ class TicketLine(serializers.Serializer):
     csat = CsatLine(required=False, allow_null=True, default=None)
 
 
+LineError = tuple[int, str, str]  # (line, field, message): field "" when the whole line is wrong
+# A source gives a fresh iterable of the file's lines on every call: checking and writing read it twice.
+Source = Callable[[], Iterable[bytes | str]]
+Progress = Callable[[str, int], None]  # (phase "checking" or "writing", lines done in it)
+FORMATS = ("jsonl", "csv")
+
+
 @dataclass
 class ImportReport:
+    """What an import did. written is False when errors stopped it before anything was written."""
+
     created: int = 0
     updated: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    lines: int = 0
+    written: bool = True
+    errors: list[LineError] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
-        return len(self.errors)
+        return len({line for line, _field, _message in self.errors})
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, max_errors: int | None = None) -> dict[str, Any]:
         return {
             "created": self.created,
             "updated": self.updated,
             "failed": self.failed,
-            "errors": [{"line": line, "error": error} for line, error in self.errors],
+            "written": self.written,
+            "errors": [
+                {"line": line, "field": name, "error": f"{name}: {message}" if name else message}
+                for line, name, message in self.errors[:max_errors]
+            ],
         }
 
 
-def _describe(errors: Any, prefix: str = "") -> str:
+@dataclass
+class Record:
+    """One ticket as read from the file, before validation; place() turns a validation error's
+    path (messages[1].sent_at) into the (line, field) the user sees."""
+
+    line: int
+    data: dict[str, Any] | None
+    errors: list[LineError]
+    place: Callable[[str], tuple[int, str]] | None = None
+
+
+def _flatten(errors: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(path, message) pairs of a serializer's nested errors."""
     if isinstance(errors, dict):
-        return "; ".join(_describe(value, f"{prefix}{key}.") for key, value in errors.items())
-    if isinstance(errors, list) and errors and isinstance(errors[0], (dict, list)):
-        return "; ".join(_describe(item, f"{prefix.rstrip('.')}[{index}].") for index, item in enumerate(errors) if item)
-    return f"{prefix.rstrip('.') or 'line'}: {' '.join(str(e) for e in errors)}"
+        for key, value in errors.items():
+            if isinstance(key, int):  # DRF gives a list's errors by index
+                path = f"{prefix}[{key}]"
+            else:
+                path = prefix if key == "non_field_errors" else f"{prefix}.{key}" if prefix else str(key)
+            yield from _flatten(value, path)
+    elif isinstance(errors, list) and errors and isinstance(errors[0], (dict, list)):
+        for index, item in enumerate(errors):
+            if item:
+                yield from _flatten(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, " ".join(str(e) for e in errors)
 
 
-def parse_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, valid data or None, error) for each non-blank line."""
-    for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+def jsonl_records(lines: Iterable[bytes | str], encoding: str = "utf-8") -> Iterator[Record]:
+    """One record per non-blank line."""
+    for number, text, problem in decoded_lines(lines, encoding):
+        if text is None:
+            yield Record(number, None, [(number, "", problem)])
+            continue
         if not text.strip():
+            continue
+        if json_too_deep(text):
+            yield Record(number, None, [(number, "", _("nests deeper than %(limit)d levels") % {"limit": MAX_JSON_DEPTH})])
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+            yield Record(number, None, [(number, "", f"not JSON: {exc.msg} at column {exc.colno}")])
             continue
         if not isinstance(obj, dict):
-            yield number, None, "not a JSON object"
+            yield Record(number, None, [(number, "", "not a JSON object")])
             continue
-        line = TicketLine(data=obj)
+        yield Record(number, obj, [], lambda path, n=number: (n, path))
+
+
+def records(source: Source, *, fmt: str = "jsonl", encoding: str = AUTO) -> Iterator[Record]:
+    """The file's tickets in order, in either format."""
+    if fmt == "csv":
+        from .imports_csv import csv_records
+
+        if encoding == AUTO:
+            encoding = sniff_encoding(_head(source))
+        return csv_records(source(), encoding)
+    if fmt != "jsonl":
+        raise ValueError(f"unknown format {fmt!r}")
+    return jsonl_records(source(), "utf-8" if encoding == AUTO else encoding)
+
+
+def _head(source: Source) -> bytes:
+    head = b""
+    lines = iter(source())
+    for raw in lines:
+        head += raw if isinstance(raw, bytes) else raw.encode()
+        if len(head) >= SNIFF_BYTES:
+            break
+    close = getattr(lines, "close", None)
+    if close is not None:
+        close()  # a generator reading a file closes it
+    return head
+
+
+def parse_records(items: Iterable[Record]) -> Iterator[tuple[Record, dict[str, Any] | None, list[LineError]]]:
+    """Each record with its valid data, or None and its errors at their lines and fields."""
+    for record in items:
+        if record.errors or record.data is None or record.place is None:
+            yield record, None, record.errors
+            continue
+        line = TicketLine(data=record.data)
         if line.is_valid():
-            yield number, dict(line.validated_data), ""
+            yield record, dict(line.validated_data), []
         else:
-            yield number, None, _describe(line.errors)
+            yield record, None, [(*record.place(path), message) for path, message in _flatten(line.errors)]
 
 
-def import_tickets(lines: Iterable[str | bytes], *, progress: Callable[[int], None] = lambda n: None) -> ImportReport:
-    """Import every good line, report every bad one with its number and reason."""
+def import_tickets(
+    source: Source | Iterable[str | bytes], *, fmt: str = "jsonl", encoding: str = AUTO, partial: bool = False,
+    progress: Progress = lambda phase, done: None,
+) -> ImportReport:
+    """Check every line, then write. Any bad line and nothing is written (report.written is
+    False), unless partial: then the good lines are written and the bad ones reported.
+
+    Writing goes in batches of BATCH_SIZE, each its own transaction; a run stopped midway (the
+    database went away) is finished by running the same file again: re-imports never duplicate.
+    """
+    if not callable(source):
+        kept = list(source)  # one pass only: keep the lines for the second
+        source = lambda: kept  # noqa: E731
     report = ImportReport()
     importer = _Importer()
-    batch: list[tuple[int, dict[str, Any]]] = []
-    for number, data, error in parse_lines(lines):
-        if data is None:
-            report.errors.append((number, error))
-            progress(1)
-            continue
-        batch.append((number, data))
+    batch: list[tuple[Record, dict[str, Any]]] = []
+    for record, data, errors in parse_records(records(source, fmt=fmt, encoding=encoding)):
+        report.lines += 1
+        report.errors.extend(errors)
+        if data is not None:
+            batch.append((record, data))
         if len(batch) >= BATCH_SIZE:
-            importer.write(batch, report)
-            progress(len(batch))
+            importer.check(batch, report)
             batch = []
-    if batch:
-        importer.write(batch, report)
-        progress(len(batch))
+        if report.lines % BATCH_SIZE == 0:
+            progress("checking", report.lines)
+    importer.check(batch, report)
+    progress("checking", report.lines)
+    report.errors.sort()
+    if report.errors and not partial:
+        report.written = False
+        return report
+    bad = {line for line, _field, _message in report.errors}
+    done = 0
+    lines: list[tuple[int, dict[str, Any]]] = []
+    for record, data, _errors in parse_records(records(source, fmt=fmt, encoding=encoding)):
+        done += 1
+        if data is not None and record.line not in bad:
+            lines.append((record.line, data))
+        if len(lines) >= BATCH_SIZE:
+            importer.write(lines, report)
+            lines = []
+            progress("writing", done)
+    if lines:
+        importer.write(lines, report)
+    progress("writing", done)
     report.errors.sort()
     return report
 
@@ -180,10 +286,30 @@ class _Importer:
         self.agents: dict[str, Agent] = {}
         self.categories = {c.code: c for c in Category.objects.all()}
 
+    def check(self, batch: list[tuple[Record, dict[str, Any]]], report: ImportReport) -> None:
+        """What only the database can tell, without writing: unknown categories, and users who
+        exist but are not agents (an import never makes them agents)."""
+        names = {d["assignee"] for _, d in batch if d["assignee"]}
+        names |= {m["agent"] for _, d in batch for m in d["messages"] if m["agent"]}
+        taken = set(User.objects.filter(username__in=names, agent__isnull=True).values_list("username", flat=True))
+        for record, data in batch:
+            assert record.place is not None
+            if data["category"] and data["category"] not in self.categories:
+                report.errors.append(
+                    (*record.place("category"), _("unknown code “%(code)s”") % {"code": data["category"]})
+                )
+            people = [("assignee", data["assignee"])]
+            people += [(f"messages[{i}].agent", m["agent"]) for i, m in enumerate(data["messages"])]
+            for path, username in people:
+                if username in taken:
+                    report.errors.append(
+                        (*record.place(path), _("user “%(name)s” exists and is not an agent") % {"name": username})
+                    )
+
     def write(self, batch: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
         unknown = [(n, d) for n, d in batch if d["category"] and d["category"] not in self.categories]
         for number, data in unknown:
-            report.errors.append((number, f"category: unknown code “{data['category']}”"))
+            report.errors.append((number, "category", f"unknown code “{data['category']}”"))
         batch = [(n, d) for n, d in batch if not (d["category"] and d["category"] not in self.categories)]
         # Within one batch the last line for an external id wins, as if imported in order.
         by_external = {d["external_id"]: (n, d) for n, d in batch}
@@ -196,7 +322,7 @@ class _Importer:
             if len(by_external) == 1:
                 (number, _), = by_external.values()
                 reason = str(exc) if isinstance(exc, ImportLineError) else f"{type(exc).__name__}: {exc}"
-                report.errors.append((number, reason))
+                report.errors.append((number, "", reason))
                 return
             for item in by_external.values():
                 self.write([item], report)

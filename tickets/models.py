@@ -719,3 +719,6 @@ class ReportSubscription(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from .models_imports import ImportJob  # noqa: E402,F401  one app, two model modules (size)

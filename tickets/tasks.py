@@ -11,7 +11,7 @@ from django.utils import timezone
 from helpdesk import privacy
 from helpdesk.tasks import IDEMPOTENT
 
-from . import routing, services, sla
+from . import import_jobs, routing, services, sla
 
 
 @shared_task(
@@ -70,3 +70,12 @@ def anonymise_expired_conversations_task(batch_size: int = 200, max_batches: int
 
 # Tasks kept in their own modules; Celery's autodiscovery loads only this one.
 from . import tasks_reports, tasks_reschedule  # noqa: E402, F401
+
+
+@shared_task(name="tickets.run_import_job", ignore_result=True)
+def run_import_job_task(job_id: int) -> str | None:
+    """Import an uploaded history file; a second delivery finds the job claimed and does nothing.
+
+    Not acknowledged late: a worker dying mid-import leaves the job in its phase, and the same
+    file uploaded again finishes it (re-imports never duplicate)."""
+    return import_jobs.run_import_job(job_id=job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from unittest.mock import ANY
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -76,8 +77,8 @@ def test_reimporting_updates_and_never_duplicates(tmp_path):
     assert Csat.objects.count() == 2
 
 
-def test_bad_lines_are_reported_by_number_and_skipped_and_the_command_fails(tmp_path, capsys):
-    path = write(
+def bad_file(tmp_path):
+    return write(
         tmp_path,
         line("good-1"),
         "{broken json",
@@ -88,12 +89,28 @@ def test_bad_lines_are_reported_by_number_and_skipped_and_the_command_fails(tmp_
         line("good-2"),
         json.dumps([1, 2]),
     )
-    with pytest.raises(CommandError, match="5 line"):
-        call_command("import_tickets", str(path))
+
+
+BAD_LINES = [(2, "not JSON"), (3, "channel: "), (5, "messages: "), (6, "category: unknown code"), (8, "not a JSON object")]
+
+
+def test_a_file_with_bad_lines_imports_nothing_and_names_each_line_and_field(tmp_path, capsys):
+    with pytest.raises(CommandError, match="5 line.*nothing was imported"):
+        call_command("import_tickets", str(bad_file(tmp_path)))
+    captured = capsys.readouterr()
+    assert "0 created, 0 updated, 5 failed" in captured.out
+    for number, words in BAD_LINES:
+        assert f"line {number}: {words}" in captured.err
+    assert not Ticket.objects.exists() and not Customer.objects.exists() and not Team.objects.exists()
+
+
+def test_partial_imports_the_good_lines_and_reports_the_bad_ones(tmp_path, capsys):
+    with pytest.raises(CommandError, match="5 line.*the other lines were imported"):
+        call_command("import_tickets", str(bad_file(tmp_path)), "--partial")
     captured = capsys.readouterr()
     assert "2 created, 0 updated, 5 failed" in captured.out
-    for number, words in [(2, "not JSON"), (3, "channel"), (5, "messages"), (6, "category"), (8, "not a JSON object")]:
-        assert f"line {number}: " in captured.err and words in captured.err
+    for number, words in BAD_LINES:
+        assert f"line {number}: {words}" in captured.err
     assert set(Ticket.objects.values_list("external_id", flat=True)) == {"good-1", "good-2"}
 
 
@@ -109,8 +126,25 @@ def test_imports_send_no_webhooks(tmp_path, django_capture_on_commit_callbacks):
 
 
 def test_the_api_takes_the_same_lines(api):
+    body = "\n".join([line("api-1"), line("api-2"), line("api-3")])
+    response = api.post("/api/v1/imports/tickets", body, content_type="application/x-ndjson")
+    assert response.status_code == 200
+    assert (response.json()["created"], response.json()["failed"]) == (3, 0)
+
+
+def test_the_api_refuses_a_file_with_a_bad_line_naming_it_and_writes_nothing(api):
     body = "\n".join([line("api-1"), line("api-2", subject=""), line("api-3")])
     response = api.post("/api/v1/imports/tickets", body, content_type="application/x-ndjson")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_lines" and list(error["fields"]) == ["lines[2].subject"]
+    assert response.json()["report"]["errors"][0] == {"line": 2, "field": "subject", "error": ANY}
+    assert not Ticket.objects.exists()
+
+
+def test_the_api_imports_the_good_lines_when_asked(api):
+    body = "\n".join([line("api-1"), line("api-2", subject=""), line("api-3")])
+    response = api.post("/api/v1/imports/tickets?partial=true", body, content_type="application/x-ndjson")
     assert response.status_code == 200
     report = response.json()
     assert (report["created"], report["updated"], report["failed"]) == (2, 0, 1)

@@ -141,7 +141,7 @@ def test_bad_files_are_reported_by_name_and_skipped_and_the_command_fails(tmp_pa
         "audience.md": ("---\naudience: everyone\n---\nbody\n", "audience “everyone” is not one of internal, public"),
         "status.md": ("---\nstatus: live\n---\nbody\n", "status “live” is not one of"),
         "empty.md": ("---\n---\n\n", "no title and no text"),
-        "latin1.md": ("---\ntitle: café\n---\n".encode("latin-1"), "not UTF-8"),
+        "latin1.md": ("---\ntitle: café\n---\n".encode("latin-1"), "not UTF-8 text: line 2: bytes e9 (byte 11 of the line)"),
         "unclosed.md": ("---\ntitle: x\nbody without an end\n", "no closing ---"),
         "owner.md": ("---\nowner: ghost\n---\nbody\n", "owner “ghost” is not a user"),
         "date-title.md": ("---\ntitle: 2024-05-01\n---\nbody\n", "title must be text"),

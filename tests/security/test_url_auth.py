@@ -67,6 +67,7 @@ def filler(world: World) -> Callable[[Route, str, int], str]:
             "reference": ours.ticket.reference, "customer_id": ours.customer.pk, "slug": world.public_article.slug,
             "token": "made-up-token", "app_label": "tickets", "url": "no-such-page/", "step": "publish",
             "content_type_id": ContentType.objects.get_for_model(Ticket).pk,
+            "job_id": 1,  # an import job: refused before it is looked up
         }
         if name == "pk":
             return str(by_basename.get(basename, by_basename.get(basename.rsplit("-", 1)[0], 1)))

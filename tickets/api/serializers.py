@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
 from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
@@ -300,6 +301,7 @@ class IngestResultSerializer(serializers.Serializer):
 
 class ImportErrorSerializer(serializers.Serializer):
     line = serializers.IntegerField()
+    field = serializers.CharField(help_text="The field (JSON path) or CSV column; empty when the whole line is wrong.")
     error = serializers.CharField()
 
 
@@ -307,4 +309,29 @@ class ImportReportSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     failed = serializers.IntegerField()
+    written = serializers.BooleanField(help_text="False: lines failed and nothing was written.")
     errors = ImportErrorSerializer(many=True)
+
+
+class ImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True)
+    format = serializers.CharField(read_only=True)
+    encoding = serializers.CharField(read_only=True)
+    partial = serializers.BooleanField(read_only=True)
+    file_name = serializers.CharField(source="original_name", read_only=True)
+    size = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    started_at = serializers.DateTimeField(read_only=True)
+    finished_at = serializers.DateTimeField(read_only=True)
+    lines_total = serializers.IntegerField(read_only=True, allow_null=True)
+    lines_done = serializers.IntegerField(read_only=True)
+    progress = serializers.FloatField(read_only=True, allow_null=True)
+    created = serializers.IntegerField(read_only=True)
+    updated = serializers.IntegerField(read_only=True)
+    failed = serializers.IntegerField(read_only=True)
+    errors = ImportErrorSerializer(many=True, read_only=True)
+
+    def get_url(self, job: Any) -> str:
+        return reverse("import-job", kwargs={"job_id": job.pk}, request=self.context.get("request"))

@@ -12,7 +12,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,14 +27,12 @@ from helpdesk.queries import agent_of
 from helpdesk.roles import sees_everything
 
 from .. import intake, queries, routing, services
-from ..imports import import_tickets
 from ..models import Escalation, Message, SlaClock, Ticket
 from .filters import TicketFilter
 from .serializers import (
     EscalateSerializer,
     EscalationSerializer,
     HandBackSerializer,
-    ImportReportSerializer,
     IngestResultSerializer,
     IngestSerializer,
     MessageCreateSerializer,
@@ -269,37 +266,3 @@ class IngestView(IdempotentPostMixin, APIView):
             "ticket_created": result.ticket_created,
         }
         return Response(body, status=status.HTTP_201_CREATED if result.ticket_created else status.HTTP_200_OK)
-
-
-
-
-class JsonLinesParser(BaseParser):
-    """A JSON Lines body, handed to the view as its lines."""
-
-    media_type = "application/x-ndjson"
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> list[bytes]:
-        return stream.read().splitlines() if stream is not None else []
-
-
-class PlainJsonLinesParser(JsonLinesParser):
-    media_type = "application/jsonl"
-
-
-class TextJsonLinesParser(JsonLinesParser):
-    media_type = "text/plain"
-
-
-class ImportTicketsView(IdempotentPostMixin, APIView):
-    """Import ticket history: the same JSON Lines as `manage.py import_tickets`."""
-
-    permission_classes = [IsAuthenticated, KeyScope, HasPermission("tickets.import_tickets")]
-    parser_classes = [JsonLinesParser, PlainJsonLinesParser, TextJsonLinesParser]
-
-    @extend_schema(
-        request={"application/x-ndjson": {"type": "string"}},
-        responses={200: ImportReportSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        report = import_tickets(request.data)
-        return Response(ImportReportSerializer(report.as_dict()).data)
