@@ -106,7 +106,7 @@ def sweep_until(predicate: Callable[[], bool], timeout: float) -> bool:
 
 def the_busy_worker(workers: list[Worker], ticket: Ticket) -> Worker:
     """The worker whose task is held: the task guard's row of the check names its host."""
-    hosts = set(TaskDelivery.objects.filter(name="tickets.check_sla_clocks").values_list("worker", flat=True))
+    hosts = set(TaskDelivery.objects.filter(name__startswith="tickets.check_sla_clock").values_list("worker", flat=True))
     busy = [w for w in workers if any(host.startswith(w.log.stem + "@") for host in hosts)]
     assert len(busy) == 1, (hosts, [w.output() for w in workers])
     return busy[0]
