@@ -42,7 +42,7 @@ def test_the_first_beat_of_a_period_sends_and_the_second_does_not():
     assert Heartbeat.objects.filter(name__startswith=beat.PREFIX).count() == 2
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # beat works in autocommit, and replaces broken connections
 def test_two_schedulers_send_an_entry_once_per_period(tmp_path, monkeypatch):
     sent = []
     monkeypatch.setattr(app, "send_task", lambda name, *args, **kwargs: sent.append(name))
