@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from django.db import connection
 
 from config.celery import app
