@@ -8,7 +8,7 @@ process or the whole worker with SIGKILL, lets go of the row, and times kill -> 
 Rounds alternate the two kills; a killed worker is started again. Every escalation is checked
 to exist exactly once. Exits 1 when a round failed or went past --bound.
 
-Usage: .venv/bin/python bench/sla_redo.py --broker amqp://guest:guest@127.0.0.1:5672// [--rounds 20]
+Usage: .venv/bin/python bench/sla_redo.py --broker amqp://guest:guest@127.0.0.1:5672/deadlines [--rounds 20]
          [--postgres-url URL] [--lease 3] [--sweep-seconds 1] [--bound 5]
 The database named by --postgres-url is dropped and made anew.
 """
