@@ -360,6 +360,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat sends each entry once per period even when two beats run (helpdesk/beat.py).
+CELERY_BEAT_SCHEDULER = "helpdesk.beat:OncePerPeriodScheduler"
 # Task guard (helpdesk.task_guard): a task acknowledged late (tasks.IDEMPOTENT) whose worker dies
 # is delivered again; after TASK_MAX_DELIVERIES deliveries it is not run again but flagged for an
 # administrator (docs/deploy.md, "A worker dies").
@@ -383,13 +385,27 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 elif CELERY_BROKER_URL.startswith("sqs://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
-SLA_SWEEP_SECONDS = envint("HELPDESK_SLA_SWEEP_SECONDS", 10)
-# Each sweep hands out the SLA stages due within this many seconds, each as a task at its exact
-# time. A stage due sooner than that when a ticket changes gets its task from the request itself:
-# the next sweep might see it too late. At least the sweep period, so nothing falls between sweeps.
-SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", SLA_SWEEP_SECONDS + 3)
-if SLA_PRECISE_HORIZON_SECONDS < SLA_SWEEP_SECONDS:
-    raise ImproperlyConfigured("SLA_PRECISE_HORIZON_SECONDS must be at least HELPDESK_SLA_SWEEP_SECONDS.")
+# The deadline runner: beat sends the SLA sweep this often, and it hands every stage due by then
+# to workers at once, in batches. 1 s keeps a 15-second chat's escalation within about a second
+# of its deadline (bench/sla_sweep.py); one indexed query per second costs the database little.
+SLA_SWEEP_SECONDS = envint("HELPDESK_SLA_SWEEP_SECONDS", 1)
+if SLA_SWEEP_SECONDS < 1:
+    raise ImproperlyConfigured("HELPDESK_SLA_SWEEP_SECONDS must be at least 1.")
+# 0 (the default): no ETA tasks, the runner alone. More: each sweep also hands out the stages due
+# within this many seconds as ETA tasks at their exact time, and a request changing a clock due
+# that soon queues its own (the design before the runner; kept to compare, bench/README.md). Then
+# at least the sweep period, so nothing falls between sweeps.
+SLA_PRECISE_HORIZON_SECONDS = envint("SLA_PRECISE_HORIZON_SECONDS", 0)
+if 0 < SLA_PRECISE_HORIZON_SECONDS < SLA_SWEEP_SECONDS:
+    raise ImproperlyConfigured("SLA_PRECISE_HORIZON_SECONDS must be 0 or at least HELPDESK_SLA_SWEEP_SECONDS.")
+# A clock handed to a worker is claimed for this long past its stage's time; while its check runs
+# the worker holds the clock's row lock, which the sweep skips. A check lost with its worker (kill -9,
+# OOM, a machine gone) is handed out again by the first sweep after the claim ends: redone within
+# lease + sweep period whatever the broker does (docs/deploy.md, "A worker dies"). Shorter than
+# the worst queue wait means checks handed out twice (harmless, but more work at peak).
+SLA_CLAIM_LEASE_SECONDS = envint("SLA_CLAIM_LEASE_SECONDS", 3)
+if SLA_CLAIM_LEASE_SECONDS < 1:
+    raise ImproperlyConfigured("SLA_CLAIM_LEASE_SECONDS must be at least 1.")
 # A QA dispute open longer than this many business days (on this calendar) is flagged.
 QA_DISPUTE_BUSINESS_DAYS = envint("QA_DISPUTE_BUSINESS_DAYS", 3)
 QA_DISPUTE_CALENDAR = os.environ.get("QA_DISPUTE_CALENDAR", "cn-workweek")
@@ -426,14 +442,13 @@ _beat = {
         beat_crontab("close_solved_tickets", "*/10 * * * *"),
         9 * 60,
     ),
-    # Hand SLA clocks with a stage due (warning, breach, next escalation level) to workers.
-    # Every HELPDESK_SLA_SWEEP_SECONDS (default 10 s); stages due before the next sweep are
-    # queued at their exact time (SLA_PRECISE_HORIZON_SECONDS).
+    # The deadline runner: hand SLA clocks with a stage due (warning, breach, next escalation
+    # level) to workers. Every HELPDESK_SLA_SWEEP_SECONDS (default 1 s), expiring after as long.
     "sweep-sla-clocks": (
         "tickets.sweep_sla_clocks",
         None if os.environ.get("HELPDESK_BEAT_SWEEP_SLA_CLOCKS") == "disable"
         else timedelta(seconds=SLA_SWEEP_SECONDS),
-        SLA_SWEEP_SECONDS,
+        max(SLA_SWEEP_SECONDS, 5),  # a sweep behind a short backlog still runs; later ones find nothing
     ),
     # Give waiting tickets to agents with a free seat; routing does it at once when an agent
     # comes online or frees a seat, this catches the rest (a capacity raised in the admin).

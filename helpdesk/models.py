@@ -445,7 +445,8 @@ class Heartbeat(models.Model):
     """When a periodic process last proved it was alive: one row per process name.
 
     Beat writes "beat" every minute through a task, so the row's age shows, from any web
-    machine, that both beat and a worker are running (GET /healthz).
+    machine, that both beat and a worker are running (GET /healthz). Rows "beat:<entry>" hold
+    the period each beat entry was last sent in (helpdesk.beat: one send per period).
     """
 
     name = models.CharField(_("name"), max_length=50, unique=True)

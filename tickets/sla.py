@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -44,8 +44,21 @@ S = Ticket.Status
 P = Ticket.Priority
 DEFAULT_PAUSE = (S.PENDING,)
 PRIORITY_UP = dict(zip(list(P), [*list(P)[1:], P.URGENT], strict=True))  # one step up, urgent stays
-# Clocks a sweep hands to workers are claimed for this long; a lost task is retried after it.
-CLAIM = timedelta(seconds=60)
+# Clocks due now go to workers in batches this big: small enough that a worker's processes share
+# a sweep's clocks (each check takes a few ms), large enough to keep messages few at peak.
+CHECK_BATCH = 20
+
+
+def claim_lease() -> timedelta:
+    """How long past its stage's time a handed-out clock stays claimed (SLA_CLAIM_LEASE_SECONDS).
+
+    With ETA tasks on, past the next sweep's horizon too, or that sweep would hand out again
+    every clock it looks ahead at.
+    """
+    seconds = settings.SLA_CLAIM_LEASE_SECONDS
+    if settings.SLA_PRECISE_HORIZON_SECONDS:
+        seconds = max(seconds, settings.SLA_SWEEP_SECONDS + settings.SLA_PRECISE_HORIZON_SECONDS + 1)
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -153,11 +166,12 @@ def _pause_statuses(clock: SlaClock) -> tuple[str, ...]:
 
 
 def _precise(clocks: list[SlaClock]) -> None:
-    """A stage due before the next sweep could see it gets a task at its exact time, after commit.
-
-    Later stages are queued by the sweeps, which look ahead as far: a ticket's request does not
-    pay for a broker round trip it does not need.
+    """With ETA tasks on (SLA_PRECISE_HORIZON_SECONDS > 0), a stage due before the next sweep
+    could see it gets a task at its exact time, after commit. With the runner alone (0, the
+    default) the request queues nothing: the sweep, every second, hands out what is due.
     """
+    if not settings.SLA_PRECISE_HORIZON_SECONDS:
+        return
     horizon = timezone.now() + timedelta(seconds=settings.SLA_PRECISE_HORIZON_SECONDS)
     soon = [(c.pk, c.next_check_at) for c in clocks if c.next_check_at is not None and c.next_check_at <= horizon]
     if soon:
@@ -170,8 +184,8 @@ def queue_checks(due: list[tuple[int, datetime]], *, now: datetime | None = None
 
     now = now or timezone.now()
     ready = [pk for pk, at in due if at <= now]
-    for start in range(0, len(ready), 100):
-        check_sla_clocks_task.apply_async((ready[start : start + 100],), retry=False)
+    for start in range(0, len(ready), CHECK_BATCH):
+        check_sla_clocks_task.apply_async((ready[start : start + CHECK_BATCH],), retry=False)
     for pk, at in due:
         if at > now:
             check_sla_clock_task.apply_async((pk,), eta=at, retry=False)  # a down broker: the sweep catches up
@@ -353,14 +367,16 @@ def _save_times(clocks: list[SlaClock], also: list[str] = ()) -> None:
 def claim_due_clocks(*, now: datetime, ahead: timedelta = timedelta(0), limit: int = 1000) -> list[tuple[int, datetime]]:
     """Clocks with a stage due by `now + ahead`, as (id, when), claimed so a second sweep skips them.
 
-    The claim lasts CLAIM past the stage's time: a task lost on the way is handed out again then.
+    The claim lasts `claim_lease()` past the stage's time (or now, if later): a check lost on the
+    way or with its worker is handed out again by the first sweep after. A check running holds
+    the clock's row lock, which this skips, so a slow check is not handed out twice.
     """
     with transaction.atomic():
         due = SlaClock.objects.select_for_update(skip_locked=True).filter(next_check_at__lte=now + ahead)
         claimed = list(due.order_by("next_check_at").values_list("pk", "next_check_at")[:limit])
         if claimed:
             SlaClock.objects.filter(pk__in=[pk for pk, _at in claimed]).update(
-                next_check_at=Greatest(F("next_check_at"), Value(now)) + CLAIM
+                next_check_at=Greatest(F("next_check_at"), Value(now)) + claim_lease()
             )
     return claimed
 
@@ -376,6 +392,7 @@ def check_clock(*, clock_id: int, now: datetime | None = None) -> list[Escalatio
     if ticket_id is None:
         return []
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         ticket = Ticket.objects.select_for_update(of=("self",), skip_locked=True).filter(pk=ticket_id).first()
         if ticket is None:
             return []
@@ -387,6 +404,16 @@ def check_clock(*, clock_id: int, now: datetime | None = None) -> list[Escalatio
         clock.save(update_fields=["warned_at", "breached_at", "escalation_level", "next_check_at"])
         _precise([clock])
     return made
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """PostgreSQL: this check's commit does not wait for the disk (half a check's time on a busy
+    machine, bench/README.md). A database crash can lose the last fraction of a second of
+    checks, and it loses each one whole (escalation row, flags and claim together): the claim
+    then runs out and the sweep does the check again."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _advance(clock: SlaClock, ticket: Ticket, now: datetime) -> list[Escalation]:

@@ -25,7 +25,9 @@ def close_solved_tickets_task() -> int:
 
 @shared_task(name="tickets.sweep_sla_clocks", ignore_result=True)
 def sweep_sla_clocks_task() -> int:
-    """Hand every clock with a stage due before the next sweep to a worker; the safety net under ETA tasks."""
+    """The deadline runner (beat, every second): hand every clock with a stage due to a worker,
+    and any whose earlier check was lost (its claim ran out). With ETA tasks on, also the stages
+    due before the next sweep, at their exact time."""
     now = timezone.now()
     due = sla.claim_due_clocks(now=now, ahead=timedelta(seconds=settings.SLA_PRECISE_HORIZON_SECONDS))
     sla.queue_checks(due, now=now)

@@ -60,7 +60,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 class Worker:
     """`celery worker` in a new session, so one killpg takes the main process and its pool."""
 
-    def __init__(self, queue: str, log: Path) -> None:
+    def __init__(self, queue: str, log: Path, **env_overrides: str) -> None:
         database = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
         env = {
             **os.environ,
@@ -71,6 +71,7 @@ class Worker:
             # waits that out before it sends.
             "WEBHOOK_TIMEOUT_SECONDS": "2",
             "LOG_FORMAT": "plain",
+            **env_overrides,
         }
         self.log = log
         self._log_file = log.open("w")
@@ -91,6 +92,11 @@ class Worker:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def pool_processes(self) -> list[int]:
+        """The pids of the pool's processes (the main process's children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no warm shutdown, nothing acknowledged or given back."""

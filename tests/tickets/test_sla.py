@@ -280,7 +280,7 @@ def test_a_second_sweep_at_the_same_moment_claims_nothing(support_team):
     at = start + timedelta(seconds=20)
     assert len(sla.claim_due_clocks(now=at)) == 1
     assert sla.claim_due_clocks(now=at) == []  # claimed: a second beat hands out nothing
-    assert len(sla.claim_due_clocks(now=at + sla.CLAIM)) == 1  # a lost task is retried later
+    assert len(sla.claim_due_clocks(now=at + sla.claim_lease())) == 1  # a lost task is retried later
 
 
 @time_machine.travel(local(2026, 11, 24, 10), tick=False)
@@ -388,12 +388,17 @@ def queued(monkeypatch):
     return sent
 
 
+@pytest.fixture
+def eta_tasks(settings):
+    """The design before the deadline runner, still selectable: a 10 s sweep looking 13 s ahead."""
+    settings.SLA_SWEEP_SECONDS, settings.SLA_PRECISE_HORIZON_SECONDS = 10, 13
+
+
 def test_a_chat_deadline_beyond_the_next_sweep_costs_the_request_no_task_and_the_sweep_queues_it_on_time(
-    queued, settings, django_capture_on_commit_callbacks
+    queued, eta_tasks, settings, django_capture_on_commit_callbacks
 ):
     from tickets.tasks import sweep_sla_clocks_task
 
-    assert settings.SLA_PRECISE_HORIZON_SECONDS == settings.SLA_SWEEP_SECONDS + 3 == 13
     start = local(2026, 11, 24, 10)
     with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
         ticket = open_ticket()  # a 15-second first response: further than the horizon
@@ -405,13 +410,13 @@ def test_a_chat_deadline_beyond_the_next_sweep_costs_the_request_no_task_and_the
         assert sweep_sla_clocks_task() == 1
         assert sweep_sla_clocks_task() == 0  # claimed: the next beat does not queue it twice
     assert queued == [(due.pk, due.due_at)]  # at the deadline itself, not at the sweep
-    with time_machine.travel(start + timedelta(seconds=15) + sla.CLAIM, tick=False):
+    with time_machine.travel(start + timedelta(seconds=15) + sla.claim_lease(), tick=False):
         assert sweep_sla_clocks_task() == 1  # the task was lost: handed out again after the claim
     assert queued[-1] == (due.pk, None)
 
 
 def test_a_deadline_sooner_than_the_next_sweep_gets_its_task_from_the_request(
-    queued, django_capture_on_commit_callbacks
+    queued, eta_tasks, django_capture_on_commit_callbacks
 ):
     policy = SlaPolicy.objects.create(name="test: 5 s", position=0, channels=["other"])
     policy.targets.create(metric="first_response", seconds=5)
