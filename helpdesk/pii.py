@@ -44,6 +44,11 @@ def shown_contact(customer, user: AbstractBaseUser | AnonymousUser) -> dict[str,
         return {
             "name": customer.name, "phone": customer.phone, "email": customer.email, "external_id": customer.external_id
         }
+    return masked_contact(customer)
+
+
+def masked_contact(customer) -> dict[str, str]:
+    """The customer's name, phone, email and external id as a role without the PII right sees them."""
     return {
         "name": mask_name(customer.name),
         "phone": mask_phone(customer.phone),
@@ -53,24 +58,29 @@ def shown_contact(customer, user: AbstractBaseUser | AnonymousUser) -> dict[str,
     }
 
 
-def texts_shown_to(user: AbstractBaseUser | AnonymousUser, customer_ids: Iterable[int]) -> Callable[[int, str], str]:
+def texts_shown_to(
+    user: AbstractBaseUser | AnonymousUser, customer_ids: Iterable[int], hidden: Iterable[int] = ()
+) -> Callable[[int, str], str]:
     """How texts of the customers' conversations (messages, rating comments) read for `user`:
     shown(customer_id, text). As written with the PII right; else without the customer's current
-    and past name, phone (however typed), email and ids, and with anything that looks like a
-    phone, email, ID or card number masked: helpdesk.privacy's scrubber, three queries in all."""
-    if can_see_pii(user):
+    and past name, phone (however typed), email and ids, and with anything masked that the
+    policy masks (mask_text): helpdesk.privacy's scrubber, three queries in all. `hidden`
+    customers (tickets.queries.hidden_customers) read scrubbed even with the PII right."""
+    hidden = set(hidden)
+    if can_see_pii(user) and not hidden:
         return _as_written
     from .privacy import (
         scrubbers_for,  # privacy reads every app's models; this module loads before them
     )
 
-    scrubbers = scrubbers_for(customer_ids)
-    return lambda customer_id, text: scrubbers[customer_id](text)
+    scrub_all = not can_see_pii(user)
+    scrubbers = scrubbers_for(set(customer_ids) if scrub_all else hidden)
+    return lambda customer_id, text: scrubbers[customer_id](text) if customer_id in scrubbers else text
 
 
-def text_shown_to(user: AbstractBaseUser | AnonymousUser, customer_id: int) -> Callable[[str], str]:
+def text_shown_to(user: AbstractBaseUser | AnonymousUser, customer_id: int, hidden: bool = False) -> Callable[[str], str]:
     """texts_shown_to for one customer's conversation: shown(text)."""
-    shown = texts_shown_to(user, [customer_id])
+    shown = texts_shown_to(user, [customer_id], hidden=[customer_id] if hidden else ())
     return lambda text: shown(customer_id, text)
 
 

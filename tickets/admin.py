@@ -14,12 +14,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from helpdesk.admin import contact_columns
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from helpdesk.pii import (
     can_see_pii,
     looks_like_contact,
+    mask_name,
+    masked_contact,
     shown_attachments,
     shown_contact,
     text_shown_to,
@@ -138,26 +139,37 @@ class TicketAdmin(AuditedAdmin):
     def _masked_customer(self, request: HttpRequest) -> Callable[[Ticket], str]:
         """The customer column for a role that must not see names; one object per request."""
         if not hasattr(request, "_masked_customer_column"):
-            name_column = contact_columns(request.user)[0]
 
             @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
             def customer(ticket: Ticket) -> str:
-                return name_column(ticket.customer)
+                return mask_name(ticket.customer.name)
 
             request._masked_customer_column = customer
         return request._masked_customer_column
 
-    def _mask(self, request: HttpRequest, names: list[Any], field: str) -> list[Any]:
-        if can_see_pii(request.user):
+    def _mask(self, request: HttpRequest, names: list[Any], field: str, obj: Ticket | None = None) -> list[Any]:
+        """Without the PII right, or on a ticket whose customer the user may not see, the
+        customer's name is masked (tickets.queries.hidden_customers)."""
+        if can_see_pii(request.user) and (obj is None or not queries.hidden_customers(request.user, [obj])):
             return names
         return [self._masked_customer(request) if name == field else name for name in names]
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         return self._mask(request, list(self.list_display), "customer_name")
 
-    @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_name(self, obj: Ticket) -> str:
+        # The page's hidden customers are found once, in get_changelist_instance.
+        if obj.customer_id in getattr(obj, "_hidden_customers", ()):
+            return mask_name(obj.customer.name)
         return obj.customer.name
+
+    customer_name = admin.display(description=gettext_lazy("customer"), ordering="customer__name")(customer_name)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "customer":
+            # Posting the id of a customer the autocomplete does not offer must not reach them.
+            kwargs["queryset"] = queries.customers_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
@@ -314,7 +326,7 @@ class TicketAdmin(AuditedAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
         if obj is None:
             return [(None, {"fields": [*TicketCreationForm.Meta.fields, "message"]})]
-        return [(title, {**options, "fields": self._mask(request, options["fields"], "customer")})
+        return [(title, {**options, "fields": self._mask(request, options["fields"], "customer", obj)})
                 for title, options in self.fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Ticket | None = None) -> list[str]:
@@ -323,7 +335,7 @@ class TicketAdmin(AuditedAdmin):
         readonly = ["reference_link", "customer", "channel", "status", *self.timestamp_fields]
         if obj.status == Ticket.Status.CLOSED:
             readonly += ["subject", "category", "priority", "team", "assignee", "tags"]
-        return self._mask(request, readonly, "customer")
+        return self._mask(request, readonly, "customer", obj)
 
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
         if not change:
@@ -372,6 +384,9 @@ class TicketAdmin(AuditedAdmin):
         changelist = super().get_changelist_instance(request)
         changelist.result_list = list(changelist.result_list)
         self._subjects_as_shown(request, changelist.result_list)
+        hidden = queries.hidden_customers(request.user, changelist.result_list)
+        for ticket in changelist.result_list:
+            ticket._hidden_customers = hidden
         return changelist
 
     def change_view(
@@ -390,13 +405,14 @@ class TicketAdmin(AuditedAdmin):
             and ticket.status != Ticket.Status.CLOSED
         )
         customer = ticket.customer
+        hidden = bool(queries.hidden_customers(request.user, [ticket]))
         other_tickets = list(
             queries.visible_to(request.user)
             .filter(customer=customer)
             .exclude(pk=ticket.pk)
             .only("id", "subject", "status", "created_at")[:5]
         )
-        shown = text_shown_to(request.user, customer.pk)  # customers type their phone into the chat
+        shown = text_shown_to(request.user, customer.pk, hidden)  # customers type their phone into the chat
         for other in other_tickets:
             other.subject = shown(other.subject)
         return {
@@ -410,8 +426,9 @@ class TicketAdmin(AuditedAdmin):
             "reply_form": ReplyForm(ticket=ticket) if can_reply else None,
             "reply_url": reverse("admin:tickets_ticket_reply", args=[ticket.pk]),
             "customer": customer,
-            "customer_contact": shown_contact(customer, request.user),
-            "customer_identities": customer.identities.all() if can_see_pii(request.user) else [],
+            "customer_contact": masked_contact(customer) if hidden else shown_contact(customer, request.user),
+            "customer_identities": customer.identities.all() if can_see_pii(request.user) and not hidden else [],
+            "customer_hidden": hidden,
             "other_tickets": other_tickets,
             "recent_changes": recent_changes(ticket),
             "sla_clocks": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
@@ -37,7 +39,10 @@ def customers_visible_to(
 
     Roles that see every ticket see every customer. Agents and team leads see the customers of
     the tickets they see, and the ones they created (an agent adds the caller, then opens their
-    ticket; the creation is the customer's first history row), not the whole customer base.
+    ticket; the creation is the customer's first history row), not the whole customer base. A
+    ticket opened by someone who could not see the customer it was matched to by a phone, email
+    or external id (`Ticket.discloses_customer` False) does not count: typing someone's phone
+    number must not open their record.
     """
     queryset = Customer.objects.all() if queryset is None else queryset
     if sees_everything(user):
@@ -45,7 +50,24 @@ def customers_visible_to(
     if not user.is_authenticated or not user.is_active:
         return queryset.none()
     created = Customer.history.filter(history_type="+", history_user_id=user.pk).values("id")
-    return queryset.filter(Q(pk__in=visible_to(user).values("customer_id")) | Q(pk__in=created))
+    served = visible_to(user).filter(discloses_customer=True).values("customer_id")
+    return queryset.filter(Q(pk__in=served) | Q(pk__in=created))
+
+
+def customers_matchable_by(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Customer] | None:
+    """What a ticket opened by `user` may disclose of the customer it is matched to (None: any)."""
+    if user is None or sees_everything(user):
+        return None
+    return customers_visible_to(user)
+
+
+def hidden_customers(user: AbstractBaseUser | AnonymousUser, tickets: Iterable[Ticket]) -> set[int]:
+    """Of these tickets' customers, the ids `user` may not see: shown masked, without id (one
+    query, none when every ticket discloses its customer)."""
+    undisclosed = {ticket.customer_id for ticket in tickets if not ticket.discloses_customer}
+    if not undisclosed or sees_everything(user):
+        return set()
+    return undisclosed - set(customers_visible_to(user).filter(pk__in=undisclosed).values_list("pk", flat=True))
 
 
 def conversation(ticket: Ticket) -> QuerySet[Message]:
