@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,7 +18,6 @@ from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from helpdesk.pii import (
     can_see_pii,
-    looks_like_contact,
     mask_name,
     masked_contact,
     shown_attachments,
@@ -174,29 +173,9 @@ class TicketAdmin(AuditedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
     ) -> tuple[QuerySet[Ticket], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        pk = Ticket.pk_from_reference(term)
-        if pk is not None and not term.isdigit():
-            # "T00012345" or "#12345" names one ticket: skip the text scans.
-            return queryset.filter(pk=pk), False
-        if not can_see_pii(request.user) and looks_like_contact(term):
-            # Text search would confirm a phone or ID number the page masks: the ticket id only.
-            return queryset.filter(pk=pk) if pk is not None and term.isdigit() else queryset.none(), False
-        condition = Q(subject__icontains=term)
-        if pk is not None:
-            condition |= Q(pk=pk)
-        if can_see_pii(request.user):
-            # Searching by contact details would confirm them to a role that may not see them.
-            condition |= (
-                Q(customer__name__icontains=term)
-                | Q(customer__phone__icontains=term)
-                | Q(customer__email__icontains=term)
-            )
-        # EXISTS, not a join, so a ticket matching in several messages is listed once.
-        condition |= Exists(Message.objects.filter(ticket=OuterRef("pk"), body__icontains=term))
-        return queryset.filter(condition), False
+        # The reference, the subject, the conversation and (with the PII right) the customer's
+        # details, in the text as the user reads it (tickets.queries.search).
+        return queries.search(request.user, queryset, search_term, customer=True), False
 
     # --- actions: each calls a service per ticket and reports what it refused ------
 
