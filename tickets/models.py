@@ -261,7 +261,9 @@ class Ticket(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.subject}"
+        # The reference only: customers write subjects (their phone, an order number), and a
+        # ticket's name is shown where nothing masks it (history titles, review pages, links).
+        return self.reference
 
     @property
     def reference(self) -> str:
