@@ -300,6 +300,8 @@ class TicketAdmin(AuditedAdmin):
 
     def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
         kwargs["form"] = TicketCreationForm if obj is None else TicketChangeForm
+        if obj is not None:
+            self._subjects_as_shown(request, [obj])  # a history version's form too (history_form_view)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
