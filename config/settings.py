@@ -8,6 +8,7 @@ CELERY_BROKER_URL switch to PostgreSQL and Redis or RabbitMQ.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+
+from helpdesk import pii as pii_policy  # pure: the masking kinds and the default order-number pattern
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HELPDESK_VAR_DIR", BASE_DIR / "var"))
@@ -533,6 +536,18 @@ BACKUP_KEEP = envint("BACKUP_KEEP", 7)
 # Retention: a closed ticket's conversation is anonymised (customer details removed, metrics
 # kept) this many days after it closed; 0 keeps conversations for ever.
 RETENTION_CONVERSATION_DAYS = envint("RETENTION_CONVERSATION_DAYS", 3 * 365)
+# What roles without the right to customer details (inspectors, trainers) read masked in
+# conversations, subjects, comments and search (helpdesk.pii, the one masking policy): any of
+# phone, email, id_number, bank_card, address, order_number; and how an order number looks (a
+# regular expression; its group "number", if any, is the part masked).
+PII_MASKED_KINDS = envlist("PII_MASKED_KINDS", ",".join(pii_policy.KINDS))
+if unknown_kinds := set(PII_MASKED_KINDS) - set(pii_policy.KINDS):
+    raise ImproperlyConfigured(f"PII_MASKED_KINDS: unknown {sorted(unknown_kinds)}; known: {', '.join(pii_policy.KINDS)}")
+PII_ORDER_NUMBER_PATTERN = os.environ.get("PII_ORDER_NUMBER_PATTERN", "") or pii_policy.DEFAULT_ORDER_NUMBER_PATTERN
+try:
+    re.compile(PII_ORDER_NUMBER_PATTERN)
+except re.error as error:
+    raise ImproperlyConfigured(f"PII_ORDER_NUMBER_PATTERN is not a regular expression: {error}") from None
 KB_REVIEW_DAYS = envint("KB_REVIEW_DAYS", 90)  # an article's review falls due this long after publishing
 
 # Error mails (to ADMINS) carry field names but not their values, nor the query string: the

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,7 +43,20 @@ def set_presence(*, agent: Agent, presence: str) -> Agent:
     return agent
 
 
-def find_or_create_customer(
+@dataclass(frozen=True)
+class CustomerMatch:
+    customer: Customer
+    # False: an existing customer the caller may not see, found by a phone, email or external id
+    # the caller typed. The ticket is linked to them, but nothing of their record is shown.
+    disclosed: bool = True
+
+
+def find_or_create_customer(**details: Any) -> Customer:
+    """The customer named by id, external id, phone or email (in that order), made if new."""
+    return match_customer(**details).customer
+
+
+def match_customer(
     *,
     id: int | None = None,
     external_id: str = "",
@@ -48,17 +64,20 @@ def find_or_create_customer(
     phone: str = "",
     email: str = "",
     tier: str | None = None,
-) -> Customer:
+    visible: QuerySet[Customer] | None = None,
+) -> CustomerMatch:
     """The customer named by id, external id, phone or email (in that order), made if new.
 
     A customer found this way gets blank contact fields filled in and a tier the caller knows
-    better; nothing the customer already has is overwritten otherwise.
+    better; nothing the customer already has is overwritten otherwise. `visible` (None: all) is
+    what the caller may see: an id outside it is unknown, and a customer outside it found by a
+    contact detail is returned undisclosed and unchanged (the caller may not edit them either).
     """
     if tier is not None and tier not in Customer.Tier.values:
         raise DomainError("invalid_tier", _("Unknown tier “%s”.") % tier, field="tier")
     if id is not None:
         customer = Customer.objects.filter(pk=id).first()
-        if customer is None:
+        if customer is None or (visible is not None and not visible.filter(pk=id).exists()):
             raise DomainError("not_found", _("No customer has id %s.") % id, field="id")
     else:
         customer = _match_customer(external_id=external_id, phone=phone, email=email)
@@ -70,13 +89,15 @@ def find_or_create_customer(
             "email": email, "tier": tier or Customer.Tier.STANDARD,
         }
         if not external_id:
-            return Customer.objects.create(**fields)
+            return CustomerMatch(Customer.objects.create(**fields))
         try:
             with transaction.atomic():
-                return Customer.objects.create(**fields)
+                return CustomerMatch(Customer.objects.create(**fields))
         except IntegrityError:
             # Another request created the same external id a moment ago: use theirs.
             customer = Customer.objects.get(external_id=external_id)
+    if id is None and visible is not None and not visible.filter(pk=customer.pk).exists():
+        return CustomerMatch(customer, disclosed=False)
     changes = {
         field: value
         for field, value in {"external_id": external_id, "name": name, "phone": phone, "email": email}.items()
@@ -95,7 +116,7 @@ def find_or_create_customer(
             raise DomainError(
                 "duplicate", _("Another customer has this external id."), field="external_id"
             ) from None
-    return customer
+    return CustomerMatch(customer)
 
 
 def _match_customer(*, external_id: str, phone: str, email: str) -> Customer | None:

@@ -58,6 +58,7 @@ def score_view(request: HttpRequest, object_id: str, admin_site: Any) -> HttpRes
         **admin_site.each_context(request),
         "title": _("Score %(ticket)s") % {"ticket": review.ticket.reference},
         "review": review,
+        "subject": shown(review.ticket.subject),  # customers write subjects too
         "customer": shown_contact(review.ticket.customer, request.user),
         "thread": thread,
         "sections": [(name, list(items)) for name, items in groupby(criteria, key=lambda c: c.section)],

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,12 +14,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from helpdesk.admin import contact_columns
 from helpdesk.admin_history import AuditedAdmin
 from helpdesk.errors import DomainError
 from helpdesk.pii import (
     can_see_pii,
-    looks_like_contact,
+    mask_name,
+    masked_contact,
     shown_attachments,
     shown_contact,
     text_shown_to,
@@ -138,53 +138,44 @@ class TicketAdmin(AuditedAdmin):
     def _masked_customer(self, request: HttpRequest) -> Callable[[Ticket], str]:
         """The customer column for a role that must not see names; one object per request."""
         if not hasattr(request, "_masked_customer_column"):
-            name_column = contact_columns(request.user)[0]
 
             @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
             def customer(ticket: Ticket) -> str:
-                return name_column(ticket.customer)
+                return mask_name(ticket.customer.name)
 
             request._masked_customer_column = customer
         return request._masked_customer_column
 
-    def _mask(self, request: HttpRequest, names: list[Any], field: str) -> list[Any]:
-        if can_see_pii(request.user):
+    def _mask(self, request: HttpRequest, names: list[Any], field: str, obj: Ticket | None = None) -> list[Any]:
+        """Without the PII right, or on a ticket whose customer the user may not see, the
+        customer's name is masked (tickets.queries.hidden_customers)."""
+        if can_see_pii(request.user) and (obj is None or not queries.hidden_customers(request.user, [obj])):
             return names
         return [self._masked_customer(request) if name == field else name for name in names]
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         return self._mask(request, list(self.list_display), "customer_name")
 
-    @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_name(self, obj: Ticket) -> str:
+        # The page's hidden customers are found once, in get_changelist_instance.
+        if obj.customer_id in getattr(obj, "_hidden_customers", ()):
+            return mask_name(obj.customer.name)
         return obj.customer.name
+
+    customer_name = admin.display(description=gettext_lazy("customer"), ordering="customer__name")(customer_name)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "customer":
+            # Posting the id of a customer the autocomplete does not offer must not reach them.
+            kwargs["queryset"] = queries.customers_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
     ) -> tuple[QuerySet[Ticket], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        pk = Ticket.pk_from_reference(term)
-        if pk is not None and not term.isdigit():
-            # "T00012345" or "#12345" names one ticket: skip the text scans.
-            return queryset.filter(pk=pk), False
-        if not can_see_pii(request.user) and looks_like_contact(term):
-            # Text search would confirm a phone or ID number the page masks: the ticket id only.
-            return queryset.filter(pk=pk) if pk is not None and term.isdigit() else queryset.none(), False
-        condition = Q(subject__icontains=term)
-        if pk is not None:
-            condition |= Q(pk=pk)
-        if can_see_pii(request.user):
-            # Searching by contact details would confirm them to a role that may not see them.
-            condition |= (
-                Q(customer__name__icontains=term)
-                | Q(customer__phone__icontains=term)
-                | Q(customer__email__icontains=term)
-            )
-        # EXISTS, not a join, so a ticket matching in several messages is listed once.
-        condition |= Exists(Message.objects.filter(ticket=OuterRef("pk"), body__icontains=term))
-        return queryset.filter(condition), False
+        # The reference, the subject, the conversation and (with the PII right) the customer's
+        # details, in the text as the user reads it (tickets.queries.search).
+        return queries.search(request.user, queryset, search_term, customer=True), False
 
     # --- actions: each calls a service per ticket and reports what it refused ------
 
@@ -309,12 +300,14 @@ class TicketAdmin(AuditedAdmin):
 
     def get_form(self, request: HttpRequest, obj: Ticket | None = None, change: bool = False, **kwargs: Any):
         kwargs["form"] = TicketCreationForm if obj is None else TicketChangeForm
+        if obj is not None:
+            self._subjects_as_shown(request, [obj])  # a history version's form too (history_form_view)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> list:
         if obj is None:
             return [(None, {"fields": [*TicketCreationForm.Meta.fields, "message"]})]
-        return [(title, {**options, "fields": self._mask(request, options["fields"], "customer")})
+        return [(title, {**options, "fields": self._mask(request, options["fields"], "customer", obj)})
                 for title, options in self.fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Ticket | None = None) -> list[str]:
@@ -323,7 +316,7 @@ class TicketAdmin(AuditedAdmin):
         readonly = ["reference_link", "customer", "channel", "status", *self.timestamp_fields]
         if obj.status == Ticket.Status.CLOSED:
             readonly += ["subject", "category", "priority", "team", "assignee", "tags"]
-        return self._mask(request, readonly, "customer")
+        return self._mask(request, readonly, "customer", obj)
 
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
         if not change:
@@ -372,6 +365,9 @@ class TicketAdmin(AuditedAdmin):
         changelist = super().get_changelist_instance(request)
         changelist.result_list = list(changelist.result_list)
         self._subjects_as_shown(request, changelist.result_list)
+        hidden = queries.hidden_customers(request.user, changelist.result_list)
+        for ticket in changelist.result_list:
+            ticket._hidden_customers = hidden
         return changelist
 
     def change_view(
@@ -390,13 +386,14 @@ class TicketAdmin(AuditedAdmin):
             and ticket.status != Ticket.Status.CLOSED
         )
         customer = ticket.customer
+        hidden = bool(queries.hidden_customers(request.user, [ticket]))
         other_tickets = list(
             queries.visible_to(request.user)
             .filter(customer=customer)
             .exclude(pk=ticket.pk)
             .only("id", "subject", "status", "created_at")[:5]
         )
-        shown = text_shown_to(request.user, customer.pk)  # customers type their phone into the chat
+        shown = text_shown_to(request.user, customer.pk, hidden)  # customers type their phone into the chat
         for other in other_tickets:
             other.subject = shown(other.subject)
         return {
@@ -410,8 +407,9 @@ class TicketAdmin(AuditedAdmin):
             "reply_form": ReplyForm(ticket=ticket) if can_reply else None,
             "reply_url": reverse("admin:tickets_ticket_reply", args=[ticket.pk]),
             "customer": customer,
-            "customer_contact": shown_contact(customer, request.user),
-            "customer_identities": customer.identities.all() if can_see_pii(request.user) else [],
+            "customer_contact": masked_contact(customer) if hidden else shown_contact(customer, request.user),
+            "customer_identities": customer.identities.all() if can_see_pii(request.user) and not hidden else [],
+            "customer_hidden": hidden,
             "other_tickets": other_tickets,
             "recent_changes": recent_changes(ticket),
             "sla_clocks": [

@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 
 from helpdesk.errors import DomainError
 from helpdesk.models import Team
-from helpdesk.services import find_or_create_customer
+from helpdesk.services import match_customer
 
-from . import services
+from . import queries, services
 from .models import Category, Message, Ticket
 
 CATEGORY_CACHE_KEY = "helpdesk:active-categories"
@@ -68,11 +68,11 @@ def create_ticket(
         raise DomainError(
             "duplicate", _("This conversation has an open ticket; post to its messages."), field="conversation_id"
         )
-    found = find_or_create_customer(**customer)
+    found = match_customer(**customer, visible=queries.customers_matchable_by(actor))
     try:
         ticket = _open(
-            customer=found, subject=subject, channel=channel, message=message, category=category,
-            priority=priority, team=team, external_id=external_id, conversation_id=conversation_id, actor=actor,
+            customer=found.customer, discloses_customer=found.disclosed, subject=subject, channel=channel,
+            message=message, category=category, priority=priority, team=team, external_id=external_id, conversation_id=conversation_id, actor=actor,
         )
     except DomainError as error:
         if error.code != "duplicate" or not external_id:
@@ -142,11 +142,13 @@ def ingest_message(
                 channel_message_id=external_id, attachments=attachments or (), actor=actor,
             )
             return Ingested(ticket=latest, message=message, ticket_created=False)
-        found = find_or_create_customer(**customer) if latest is None else latest.customer
+        found = match_customer(**customer, visible=queries.customers_matchable_by(actor)) if latest is None else None
         try:
             with transaction.atomic():
                 ticket = services.open_ticket(
-                    customer=found, subject=subject or body.strip()[:80], channel=channel, body=body,
+                    customer=found.customer if found else latest.customer,
+                    discloses_customer=found.disclosed if found else latest.discloses_customer,
+                    subject=subject or body.strip()[:80], channel=channel, body=body,
                     sent_at=sent_at, channel_message_id=external_id, attachments=attachments or (),
                     conversation_id=conversation_id, previous_ticket=latest, actor=actor,
                 )

@@ -99,6 +99,10 @@ class Ticket(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer")
     )
+    # False when whoever opened the ticket could not see the customer it was matched to (by a
+    # phone, email or external id): seeing the ticket then does not show the customer's record
+    # (tickets.queries.customers_visible_to), or typing a phone number would disclose a customer.
+    discloses_customer = models.BooleanField(_("shows its customer"), default=True, editable=False)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     category = models.ForeignKey(
         Category,
@@ -257,7 +261,9 @@ class Ticket(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.subject}"
+        # The reference only: customers write subjects (their phone, an order number), and a
+        # ticket's name is shown where nothing masks it (history titles, review pages, links).
+        return self.reference
 
     @property
     def reference(self) -> str:

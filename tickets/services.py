@@ -122,6 +122,7 @@ def open_ticket(
     previous_ticket: Ticket | None = None,
     actor: AbstractBaseUser | None = None,
     notify: bool = True,
+    discloses_customer: bool = True,
 ) -> Ticket:
     """Open a ticket with the customer's first message.
 
@@ -145,6 +146,7 @@ def open_ticket(
         ticket = Ticket(
             subject=subject.strip(),
             customer=customer,
+            discloses_customer=discloses_customer,
             channel=channel,
             category=category,
             priority=priority,

@@ -76,3 +76,80 @@ def test_attachment_names_and_links_read_like_the_text():
         {"name": "x.jpg", "url": "https://files.example.com/x", "size": 3}
     ]
     assert shown_attachments(None, str) == []
+
+
+# --- the masking policy over generated text (helpdesk.pii.mask_text) -------------------------
+
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+from helpdesk.pii import mask_text  # noqa: E402
+
+separators = st.sampled_from(["", "", " ", "-", ".", "\u3000"])
+surrounding = st.text(alphabet="我的手机号是请回电谢谢订单退款 abcdefghijklmnopqrstuvwxyzABC,.;:!?，。：", max_size=12)
+
+
+def spaced(digits: str, draw) -> str:
+    """The digits with a separator (or none) drawn between each pair, as people type them."""
+    return digits[0] + "".join(draw(separators) + ch for ch in digits[1:])
+
+
+@st.composite
+def numbers_in_text(draw):
+    kind = draw(st.sampled_from(["mobile", "id", "card"]))
+    if kind == "mobile":
+        digits = "1" + draw(st.sampled_from("3456789")) + draw(st.text("0123456789", min_size=9, max_size=9))
+    elif kind == "id":
+        digits = draw(st.text("0123456789", min_size=17, max_size=17)) + draw(st.sampled_from("0123456789X"))
+    else:
+        digits = draw(st.sampled_from("3456")) + draw(st.text("0123456789", min_size=15, max_size=18))
+    prefix = draw(st.sampled_from(["", "+86 ", "+86-"])) if kind == "mobile" else ""
+    return digits, draw(surrounding) + prefix + spaced(digits, draw) + draw(surrounding)
+
+
+def only_digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit() or ch in "Xx")
+
+
+@hypothesis_settings(max_examples=300)
+@given(numbers_in_text())
+def test_a_phone_id_or_card_number_is_masked_whatever_separates_its_digits(case):
+    digits, text = case
+    masked = mask_text(text)
+    assert digits not in only_digits(masked), masked
+    # At most what the policy keeps: the first six and the last one of an ID, four and four of a
+    # card, three and two of a mobile number.
+    assert sum(ch.isdigit() for ch in masked) <= sum(ch.isdigit() for ch in text) - 6
+
+
+@hypothesis_settings(max_examples=200)
+@given(st.emails(), surrounding, surrounding, st.sampled_from(["", " "]))
+def test_an_email_is_masked_in_chinese_or_english_text(email, before, after, space):
+    local, _at, domain = email.partition("@")
+    text = f"{before} {local}{space}@{space}{domain} {after}"
+    masked = mask_text(text)
+    assert email not in masked and f"{local}@" not in masked.replace(" ", "")
+    assert domain in masked  # the domain stays: it names a company, not a person
+
+
+ORDER = "订单号 DD2026112312345678"
+
+
+@pytest.mark.parametrize("text, hidden", [
+    ("订单号 DD2026112312345678 还没发货", "DD2026112312345678"),
+    ("order no. 8812345678901 refund", "8812345678901"),
+    ("我住在北京市朝阳区建国路88号3号楼2单元501室", "建国路88号"),
+    ("寄到阳光小区3栋502室", "阳光小区3栋"),
+    ("ship to 221 Baker Street, Apt 3 please", "221 Baker Street"),
+])
+def test_order_numbers_and_addresses_are_masked(text, hidden):
+    assert hidden not in mask_text(text)
+
+
+def test_which_kinds_are_masked_and_the_order_number_pattern_come_from_settings(settings):
+    text = "手机 13912345678，订单 AB-7788-9900"
+    assert "13912345678" not in mask_text(text)
+    settings.PII_MASKED_KINDS = ["email"]
+    assert mask_text(text) == text
+    settings.PII_MASKED_KINDS = ["order_number"]
+    settings.PII_ORDER_NUMBER_PATTERN = r"AB-\d{4}-\d{4}"
+    assert mask_text(text) == "手机 13912345678，订单 ********9900"

@@ -7,7 +7,8 @@ The pages come from the root URL resolver (tests/security/routes.py): every admi
 (changelists, change, add, delete and history pages of every registered model, the custom
 views, each autocomplete field) and every API endpoint that answers GET, each with the objects
 of one customer whose name, phone, email, WeChat openid and shop id are distinctive strings and
-who typed their phone, email, ID and bank card number into the conversation. A page or endpoint
+who typed their phone, email, ID and bank card number, an order number and their address into
+the conversation (and the order number into a subject). A page or endpoint
 added tomorrow is asked tomorrow; one that cannot be asked generically is in SKIP with its reason
 (unnamed routes, the admin's old-style redirects and its catch-all, only redirect).
 Files (CSV, XLSX) are read as text, zip containers unpacked. An administrator asks the same
@@ -56,8 +57,10 @@ EXTERNAL_ID = "crm-nana-778899"
 OPENID = "oWx-nana-openid-5566"
 ID_NUMBER = "11010519880808123X"
 CARD = "6222021234567890123"
+ORDER_NUMBER = "DD2026112312345678"
+ADDRESS = "建国路88号"  # the street and number of 北京市朝阳区建国路88号3号楼501室
 PII = {"name": NAME, "phone": PHONE, "email": EMAIL, "external id": EXTERNAL_ID, "wechat openid": OPENID,
-       "id number": ID_NUMBER, "bank card": CARD}
+       "id number": ID_NUMBER, "bank card": CARD, "order number": ORDER_NUMBER, "address": ADDRESS}
 
 MASKED_ROLES = ("inspector", "trainer", "viewer")
 
@@ -112,7 +115,8 @@ def pii(world, alice, lena, iris, tom, ada, django_capture_on_commit_callbacks) 
     customer._history_user = alice.user
     customer.save()
     CustomerIdentity.objects.create(customer=customer, channel=Channel.WECHAT, external_id=OPENID)
-    typed = f"我的手机 {PHONE_TYPED}，邮箱 {EMAIL}，身份证 {ID_NUMBER}，银行卡 {CARD}"
+    typed = (f"我的手机 {PHONE_TYPED}，邮箱 {EMAIL}，身份证 {ID_NUMBER}，银行卡 {CARD}，订单号 {ORDER_NUMBER}，"
+             f"寄到北京市朝阳区{ADDRESS}3号楼501室")
     with django_capture_on_commit_callbacks(execute=True):
         ticket = ours.ticket
         photo = {"name": f"身份证_{PHONE}.jpg", "url": f"https://files.example.com/wx/{OPENID}/1.jpg", "size": 2048}
@@ -122,7 +126,8 @@ def pii(world, alice, lena, iris, tom, ada, django_capture_on_commit_callbacks) 
                               body=f"{NAME}您好，已给 {PHONE} 回电。", actor=alice.user)
         Csat.objects.filter(pk=ours.csat.pk).update(comment=f"打 {PHONE} 没人接")
 
-        solved = services.open_ticket(customer=customer, subject="退款进度", channel=Channel.WECHAT, body=typed,
+        solved = services.open_ticket(customer=customer, subject=f"退款进度 订单号 {ORDER_NUMBER}", channel=Channel.WECHAT,
+                                      body=typed,
                                       team=ours.team, actor=alice.user)
         services.assign_ticket(ticket=solved, agent=alice, actor=alice.user)
         services.post_message(ticket=solved, author_kind=Message.AuthorKind.AGENT, agent=alice,

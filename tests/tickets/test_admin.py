@@ -206,7 +206,9 @@ def test_an_inspector_has_no_bulk_actions(client, iris):
 
 
 def test_an_agent_opens_a_phone_ticket_from_the_admin(client, alice, support_team):
-    customer = CustomerFactory()
+    customer = CustomerFactory.build()
+    customer._history_user = alice.user  # the caller alice added: hers to see (customers_visible_to)
+    customer.save()
     client.force_login(alice.user)
     response = client.post(
         reverse("admin:tickets_ticket_add"),

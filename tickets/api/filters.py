@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from helpdesk.api.fields import IdFilter, UtcDateTimeFilter
 from helpdesk.models import Channel
 
 from ..models import SlaClock, Ticket
+from ..queries import search
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -36,16 +37,8 @@ class TicketFilter(django_filters.FilterSet):
         fields = ["status", "channel", "priority", "team", "assignee", "customer", "category", "external_id"]
 
     def search(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
-        value = value.strip()
-        if not value:
-            return queryset
-        pk = Ticket.pk_from_reference(value)
-        if pk is not None and not value.isdigit():
-            return queryset.filter(pk=pk)
-        condition = Q(subject__icontains=value)
-        if pk is not None:
-            condition |= Q(pk=pk)
-        return queryset.filter(condition)
+        # The subject as the caller reads it: masked text never matches on what it masks.
+        return search(self.request.user, queryset, value, conversation=False)
 
     def breached(self, queryset: QuerySet[Ticket], name: str, value: bool | None) -> QuerySet[Ticket]:
         if value is None:

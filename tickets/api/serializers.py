@@ -12,10 +12,10 @@ from rest_framework.reverse import reverse
 
 from helpdesk.api.fields import PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
-from helpdesk.pii import can_see_pii, shown_attachments, shown_contact, texts_shown_to
+from helpdesk.pii import can_see_pii, masked_contact, shown_attachments, shown_contact, texts_shown_to
 from helpdesk.queries import agents_visible_to
 
-from .. import sla
+from .. import queries, sla
 from ..models import Escalation, Message, SlaClock, SlaMetric, Ticket
 
 # Output serializers are plain Serializers with their fields spelt out: a ModelSerializer
@@ -36,10 +36,10 @@ class AgentRefSerializer(serializers.Serializer):
 class CustomerBriefSerializer(serializers.Serializer):
     """A customer as the reader may see them: contact details masked without the PII right."""
 
-    id = serializers.IntegerField(read_only=True)
+    id = serializers.IntegerField(read_only=True, allow_null=True)
     external_id = serializers.CharField(read_only=True)
     name = serializers.CharField(read_only=True)
-    tier = serializers.CharField(read_only=True)
+    tier = serializers.CharField(read_only=True, allow_null=True)
     phone = serializers.CharField(read_only=True)
     email = serializers.CharField(read_only=True)
 
@@ -47,6 +47,12 @@ class CustomerBriefSerializer(serializers.Serializer):
         data = super().to_representation(customer)
         data.update(shown_contact(customer, self.context["user"]))
         return data
+
+
+def hidden_customer(customer: Customer) -> dict[str, Any]:
+    """A ticket's customer the reader may not see (matched by a contact detail they typed): masked
+    as for a role without the PII right, and without the id and tier that would find the record."""
+    return {"id": None, "tier": None, **masked_contact(customer)}
 
 
 class SlaClockSerializer(serializers.Serializer):
@@ -118,7 +124,7 @@ class TicketSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, read_only=True)
     team = TeamRefSerializer(read_only=True, allow_null=True)
     assignee = AgentRefSerializer(read_only=True, allow_null=True)
-    customer = CustomerBriefSerializer(read_only=True)
+    customer = CustomerBriefSerializer(read_only=True, help_text="id and tier are null for a customer the caller may not see.")
     tags = serializers.SerializerMethodField()
     conversation_id = serializers.CharField(read_only=True)
     previous_ticket = serializers.SerializerMethodField()
@@ -129,6 +135,19 @@ class TicketSerializer(serializers.Serializer):
     solved_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     sla = serializers.SerializerMethodField()
+
+    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
+        data = super().to_representation(ticket)
+        if not ticket.discloses_customer and ticket.customer_id in self._hidden_customers(ticket):
+            data["customer"] = hidden_customer(ticket.customer)
+        return data
+
+    def _hidden_customers(self, ticket: Ticket) -> set[int]:
+        """Context["hidden_customers"] for a page (tickets.queries.hidden_customers); else asked once per customer."""
+        hidden = self.context.get("hidden_customers")
+        if hidden is None:
+            hidden = queries.hidden_customers(self.context["user"], [ticket])
+        return hidden
 
     @cached_property
     def _clock_serializer(self) -> SlaClockSerializer:
@@ -149,10 +168,11 @@ class TicketSerializer(serializers.Serializer):
         messages for roles without the PII right. A list passes context["shown_texts"] for its page."""
         shown = self.context.get("shown_texts")
         if shown is None:
-            request = self.context.get("request")
-            if request is None or can_see_pii(request.user):
+            user = self.context["user"]
+            hidden = self._hidden_customers(ticket) if not ticket.discloses_customer else set()
+            if can_see_pii(user) and not hidden:
                 return ticket.subject
-            shown = texts_shown_to(request.user, [ticket.customer_id])
+            shown = texts_shown_to(user, [ticket.customer_id], hidden)
         return shown(ticket.customer_id, ticket.subject)
 
     @extend_schema_field(serializers.CharField(allow_null=True))

@@ -51,6 +51,15 @@ def list_queryset(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
     return queryset.select_related("customer", "team", "assignee__user", "category").prefetch_related("tags", CLOCKS)
 
 
+def page_context(user: Any, tickets: list[Ticket], context: dict[str, Any]) -> dict[str, Any]:
+    """A page of tickets: subjects scrubbed and hidden customers found with a few queries, not a few each."""
+    hidden = queries.hidden_customers(user, tickets)
+    context = {**context, "hidden_customers": hidden}
+    if hidden or not can_see_pii(user):
+        context["shown_texts"] = texts_shown_to(user, {ticket.customer_id for ticket in tickets}, hidden)
+    return context
+
+
 class MessagePagination(CursorPagination):
     ordering = "sent_at"
 
@@ -82,12 +91,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         return list_queryset(visible) if self.action in ("list", "retrieve") else visible
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
-        if args and isinstance(args[0], list) and not can_see_pii(self.request.user):
-            # A page of tickets: their subjects are scrubbed with three queries, not three each.
-            customer_ids = {ticket.customer_id for ticket in args[0]}
-            kwargs["context"] = {
-                **self.get_serializer_context(), "shown_texts": texts_shown_to(self.request.user, customer_ids)
-            }
+        if args and isinstance(args[0], list):
+            kwargs["context"] = page_context(self.request.user, args[0], self.get_serializer_context())
         return super().get_serializer(*args, **kwargs)
 
     def get_object(self) -> Ticket:
@@ -218,7 +223,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
 
     def _shown(self, ticket: Ticket) -> dict[str, Any]:
         """The messages' serializer context: the conversation as the caller may read it."""
-        return {"shown_text": text_shown_to(self.request.user, ticket.customer_id)}
+        hidden = bool(queries.hidden_customers(self.request.user, [ticket]))
+        return {"shown_text": text_shown_to(self.request.user, ticket.customer_id, hidden)}
 
     def _valid(self, serializer_class: type, data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data, context=self.get_serializer_context())
@@ -232,6 +238,11 @@ class CustomerTicketsView(mixins.ListModelMixin, ApiViewSet):
 
     serializer_class = TicketSerializer
     permission_model = Ticket
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], list):
+            kwargs["context"] = page_context(self.request.user, args[0], self.get_serializer_context())
+        return super().get_serializer(*args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Ticket]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
@@ -261,7 +272,9 @@ class IngestView(IdempotentPostMixin, APIView):
         body = {
             "ticket": TicketSerializer(ticket, context={"user": request.user}).data,
             "message": MessageSerializer(
-                result.message, context={"shown_text": text_shown_to(request.user, ticket.customer_id)}
+                result.message,
+                context={"shown_text": text_shown_to(request.user, ticket.customer_id,
+                                                     bool(queries.hidden_customers(request.user, [ticket])))},
             ).data,
             "ticket_created": result.ticket_created,
         }
