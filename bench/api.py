@@ -103,13 +103,16 @@ class Site:
              "--log-level", "warning"],
             cwd=ROOT, env=env(self.url, self.redis),
         )
-        for _ in range(100):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # an answer, not just the master's socket: a worker is up
             try:
-                http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).request("GET", "/api/schema/")
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("GET", "/api/v1/me")
+                conn.getresponse().read()
                 return
             except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"gunicorn did not start on port {self.port}")
+                time.sleep(0.5)
+        raise SystemExit(f"gunicorn did not answer on port {self.port} in 120 s")
 
     def stop(self) -> None:
         if self.server is not None:
@@ -126,6 +129,8 @@ def wrk(port: int, path: str, key: str, seconds: int, script: str | None = None)
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"FAILED: errors during the run:\n{out}")
     done = re.search(r"(\d+) requests in", out)
+    if not done or int(done.group(1)) == 0:
+        print(out, file=sys.stderr)
     _common.require(int(done.group(1)) if done else 0, 1, f"requests to {path} in {seconds} s")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -279,6 +284,8 @@ def main() -> None:
         try:
             big.start(args.workers)
             empty.start(args.workers)
+            for site, key in ((big, big_key), (empty, empty_key)):
+                latencies(site.port, key, "/api/v1/me", 20)  # every worker has imported and connected
             print(f"gunicorn {args.workers} workers a site, PostgreSQL, wrk 2 threads / 8 connections, "
                   f"{args.seconds}s x {args.rounds}", flush=True)
             if not args.skip_throughput:
