@@ -122,7 +122,9 @@ class Site:
 
 def wrk(port: int, path: str, key: str, seconds: int, script: str | None = None) -> float:
     """Requests per second wrk sustains (2 threads, 8 connections); non-2xx or none is a failure."""
-    args = ["wrk", "-t2", "-c8", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
+    # A 60 s timeout (wrk's default is 2 s): on a busy 2-core machine a slow answer is not an
+    # error, while one that never comes still is.
+    args = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--timeout", "60s", "-H", f"Authorization: Bearer {key}"]
     if script:
         args += ["-s", script]
     out = subprocess.run([*args, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout

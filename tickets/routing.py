@@ -220,7 +220,8 @@ def _take_seat(team_id: int, skill_id: int | None, *, vip: bool) -> Agent | None
 def has_seat(agent: Agent) -> bool:
     """Under capacity, counted under a lock on the agent's row."""
     Agent.objects.select_for_update().filter(pk=agent.pk).exists()
-    held = Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES)[: agent.max_concurrent]  # stops at capacity
+    # Unordered, or the default order sorts all the agent's tickets before the LIMIT.
+    held = Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).order_by()[: agent.max_concurrent]
     return held.count() < agent.max_concurrent
 
 

@@ -54,18 +54,24 @@ agents_strategy = st.lists(
 tickets_strategy = st.lists(st.tuples(st.integers(0, 4), st.sampled_from(S.values)), max_size=30)  # 4: nobody
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.fixture
+def four(support_team) -> list[Agent]:
+    """Four agents made once for all examples (a password hash each is slow); examples set their fields."""
+    return [online(support_team, max_concurrent=1) for _ in range(4)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(agents=agents_strategy, tickets=tickets_strategy)
-def test_the_bounded_load_is_the_exact_count_up_to_capacity_and_routing_decides_the_same(support_team, agents, tickets):
+def test_the_bounded_load_is_the_exact_count_up_to_capacity_and_routing_decides_the_same(
+    support_team, four, agents, tickets
+):
     customer = CustomerFactory()
-    with transaction.atomic():  # each example rolls back its agents and tickets
-        made = [
-            online(
-                support_team, max_concurrent=capacity, presence=presence,
-                last_assigned_at=None if idle is None else NOW - timedelta(seconds=idle),
-            )
-            for capacity, presence, idle in agents
-        ]
+    with transaction.atomic():  # each example rolls back its fields and tickets
+        for agent, (capacity, presence, idle) in zip(four, agents + [(1, Agent.Presence.OFFLINE, None)] * 4):
+            agent.max_concurrent, agent.presence = capacity, presence
+            agent.last_assigned_at = None if idle is None else NOW - timedelta(seconds=idle)
+            agent.save(update_fields=["max_concurrent", "presence", "last_assigned_at"])
+        made = four[: len(agents)]
         for index, status in tickets:
             hold(made[index] if index < len(made) else None, support_team, customer, [status])
         exact = {agent.pk: exact_load(agent) for agent in made}
