@@ -1,8 +1,8 @@
 """How long `manage.py import_tickets` takes for N tickets on a fresh PostgreSQL; prints the figures.
 
-Usage: .venv/bin/python bench/import_tickets.py [--tickets 100000]
-The database at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/helpdesk_importbench)
-is dropped and made anew. The file is generated: 3 to 5 messages, 2 status events and a rating per
+Usage: .venv/bin/python bench/import_tickets.py [--tickets 100000] [--database-url URL]
+The database (default $BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/helpdesk_importbench)
+is dropped and made anew. Exits non-zero when an import fails or leaves another number of tickets. The file is generated: 3 to 5 messages, 2 status events and a rating per
 ticket, 20,000 customers, 10 teams, 50 agents. The import runs twice: the second run updates.
 """
 
@@ -19,8 +19,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import _common  # bench/ is on the path when a benchmark runs
+
 ROOT = Path(__file__).resolve().parent.parent
-URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_importbench")
 
 
 def lines(n: int, rng: random.Random):
@@ -49,17 +50,25 @@ def lines(n: int, rng: random.Random):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=100_000)
+    _common.add_target_options(parser, database="postgres://postgres@127.0.0.1:5432/helpdesk_importbench")
     args = parser.parse_args()
+    if args.tickets < 1:
+        sys.exit("--tickets must be >= 1")
+    with _common.machine():
+        run(args.tickets, args.database_url)
+
+
+def run(tickets: int, url: str) -> None:
     import psycopg
 
-    name = URL.rsplit("/", 1)[1]
-    with psycopg.connect(URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DATABASE_URL": URL, "DEBUG": "true", "DATABASE_CONN_MAX_AGE": "600"}
+    env = {**os.environ, "DATABASE_url": url, "DEBUG": "true", "DATABASE_CONN_MAX_AGE": "600"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as handle:
-        for line in lines(args.tickets, random.Random(7)):
+        for line in lines(tickets, random.Random(7)):
             handle.write(line + "\n")
     size = Path(handle.name).stat().st_size / 1e6
     for label in ("first import", "re-import (updates)"):
@@ -67,7 +76,12 @@ def main() -> None:
         done = subprocess.run([sys.executable, "manage.py", "import_tickets", handle.name], cwd=ROOT, env=env, capture_output=True, text=True)
         elapsed = time.monotonic() - started
         summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-        print(f"{label:<20} {args.tickets} tickets ({size:.0f} MB)  {elapsed:6.1f} s  {args.tickets / elapsed:6.0f} tickets/s  {summary}")
+        if done.returncode != 0:
+            sys.exit(f"FAILED: {label} exited {done.returncode}: {done.stderr[-2000:]}")
+        print(f"{label:<20} {tickets} tickets ({size:.0f} MB)  {elapsed:6.1f} s  {tickets / elapsed:6.0f} tickets/s  {summary}")
+        with psycopg.connect(url) as conn:
+            imported = conn.execute("SELECT count(*) FROM tickets_ticket").fetchone()[0]
+        _common.require(imported, tickets, f"tickets in the database after the {label}")
     os.unlink(handle.name)
 
 

@@ -29,8 +29,10 @@ and every labelled query goes through search() (segmentation, SQL, snippets: the
 times after one warm-up round: p50/p95/max in ms, target p95 <= 50 ms.
 
 Usage: .venv/bin/python bench/kb_search.py [--articles 100000] [--runs 5] [--verbose] [--reuse]
-Needs PostgreSQL at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/helpdesk_kbbench,
-dropped and made anew); about 2 minutes in all. --verbose lists each query whose first five miss
+    [--database-url URL]
+Needs PostgreSQL at --database-url (default $BENCH_POSTGRES_URL or
+postgres://postgres@127.0.0.1:5432/helpdesk_kbbench, dropped and made anew; exits non-zero with
+fewer timings than runs x queries, or an empty database with --reuse); about 2 minutes in all. --verbose lists each query whose first five miss
 a relevant article; --reuse evaluates and times the database a previous run left (after a change
 to how search() queries; a change to words() needs a fresh run).
 """
@@ -48,11 +50,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _postgres  # bench/ is on the path when a benchmark runs
+import _common  # bench/ is on the path when a benchmark runs
+import _postgres
 
 ROOT = _postgres.ROOT
 DATA = Path(__file__).resolve().parent / "kb_search"
-URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_kbbench")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/helpdesk_kbbench"
+URL = DEFAULT_URL  # main() sets both from --database-url (bench/load.py imports this module)
 ENV = _postgres.bench_env(URL)
 TARGET_P95_MS = 50.0
 
@@ -325,9 +329,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed rounds over the labelled queries")
     parser.add_argument("--verbose", action="store_true", help="list the queries whose top five miss an answer")
     parser.add_argument("--reuse", action="store_true", help="evaluate and time the database a previous run filled")
+    _common.add_target_options(parser, database=DEFAULT_URL)
     args = parser.parse_args()
     if args.articles < 0 or args.runs < 1:
         sys.exit("--articles must be >= 0 and --runs >= 1")
+    global URL, ENV
+    URL, ENV = args.database_url, _postgres.bench_env(args.database_url)
+    with _common.machine():
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     articles, queries = labelled()
     os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
@@ -338,6 +350,7 @@ def main() -> None:
         from knowledge.models import Article
 
         total = Article.objects.count()
+        _common.require(total, 1, "articles in the database a previous run filled")
         show(evaluate(queries, verbose=args.verbose), total)
         report(queries, args.runs, total)
         return
@@ -363,7 +376,7 @@ def main() -> None:
 
 def report(queries: list[dict[str, Any]], runs: int, total: int) -> None:
     samples = timing(queries, runs)
-    ms = [s for s, _ in samples]
+    ms = [s for s, _ in _common.measured(samples, runs * len(queries), "search timings")]
     p95 = percentile(ms, 95)
     print(f"search() over {total:,} articles, {len(ms)} calls ({runs} rounds of {len(queries)} queries): "
           f"p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, max {max(ms):.1f} ms "

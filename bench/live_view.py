@@ -8,9 +8,10 @@ over the last 30 days (some created today, with first responses), 20,000 ratings
 and its JSON through Django's test client, as an administrator (25 teams) and as a team lead
 (one team), with the query count of each.
 
-Usage: .venv/bin/python bench/live_view.py [--runs 50]
-Needs PostgreSQL at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/helpdesk_livebench,
-dropped and made anew).
+Usage: .venv/bin/python bench/live_view.py [--runs 50] [--database-url URL]
+Needs PostgreSQL at --database-url (default $BENCH_POSTGRES_URL or
+postgres://postgres@127.0.0.1:5432/helpdesk_livebench, dropped and made anew). Exits non-zero on a
+page that is not a 200, an empty view, or fewer timings than --runs.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import statistics
 import sys
 import time
 
-import _postgres  # bench/ is on the path when a benchmark runs
+import _common  # bench/ is on the path when a benchmark runs
+import _postgres
 
 ROOT = _postgres.ROOT
-URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_livebench")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/helpdesk_livebench"
+URL = DEFAULT_URL  # main() sets both from --database-url
 ENV = _postgres.bench_env(URL)
 TEAMS, AGENTS, OPEN, HISTORY = 25, 500, 20_000, 100_000
 
@@ -130,6 +133,7 @@ def timed(function, runs: int) -> tuple[float, float, int]:
             function()
             timings.append((time.perf_counter() - started) * 1000)
         queries = len(captured)
+    _common.measured(timings, runs, "timings")
     timings.sort()
     return statistics.median(timings), timings[max(0, int(len(timings) * 0.95) - 1)], queries
 
@@ -137,7 +141,17 @@ def timed(function, runs: int) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=50)
+    _common.add_target_options(parser, database=DEFAULT_URL)
     args = parser.parse_args()
+    if args.runs < 1:
+        sys.exit("--runs must be >= 1")
+    global URL, ENV
+    URL, ENV = args.database_url, _postgres.bench_env(args.database_url)
+    with _common.machine():
+        run(args.runs)
+
+
+def run(runs: int) -> None:
     os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
     fresh_database()
@@ -168,18 +182,20 @@ def main() -> None:
             # A fresh user object per run, as a request has: the role lookup is counted.
             live_view(User.objects.get(pk=user.pk), timezone.now())
 
-        def page(client: Client = client) -> None:
-            assert client.get("/admin/tickets/ticket/live/", secure=True).status_code == 200
+        def page(client: Client = client, url: str = "/admin/tickets/ticket/live/") -> None:
+            if (status := client.get(url, secure=True).status_code) != 200:
+                sys.exit(f"FAILED: {url} answered {status}")
 
         def json(client: Client = client) -> None:
-            assert client.get("/admin/tickets/ticket/live/data.json", secure=True).status_code == 200
+            page(client, "/admin/tickets/ticket/live/data.json")
 
         view = live_view(user, timezone.now())
+        _common.require(len(view.teams), 1, f"teams in the {label}'s view")
         print(f"-- {label}: {len(view.teams)} teams, {sum(len(t.agents) for t in view.teams)} agent rows, "
               f"queue {sum(t.queue_length for t in view.teams)}, near/past SLA "
               f"{sum(t.sla_near for t in view.teams)}/{sum(t.sla_past for t in view.teams)}")
         for what, function in (("live_view()", data), ("page /admin/tickets/ticket/live/", page), ("JSON /admin/tickets/ticket/live/data.json", json)):
-            p50, p95, queries = timed(function, args.runs)
+            p50, p95, queries = timed(function, runs)
             print(f"{what + ' (' + label + ')':<34} {p50:8.1f} {p95:8.1f} {queries:8d}")
 
 

@@ -46,8 +46,10 @@ ends the output.
 
 Usage: .venv/bin/python bench/load.py [--clients 50 --duration 300 --peak-clients 120 --peak-duration 60]
        [--tickets 20000] [--workers N] [--keys 60] [--timeout 60] [--database-url URL] [--keep-logs]
+       [--redis-url redis://127.0.0.1:6379/14] [--port 8012] [--hook-port 8013] [--pg-port 5435]
 Needs wrk (apt-get install wrk), Redis on 127.0.0.1:6379 and, without --database-url, root and
-Debian's postgresql-common (pg_createcluster). Exits non-zero when a phase had an error or a check failed.
+Debian's postgresql-common (pg_createcluster). Exits non-zero when a phase had an error, measured
+no request, or a check failed.
 """
 
 from __future__ import annotations
@@ -77,12 +79,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import _postgres  # bench/ is on the path when a benchmark runs
+import _common  # bench/ is on the path when a benchmark runs
+import _postgres
 
 ROOT = _postgres.ROOT
 BIN = Path(sys.executable).parent
 LUA = Path(__file__).resolve().parent / "load" / "mix.lua"
 KB = Path(__file__).resolve().parent / "kb_search"
+# Defaults of --pg-port, --redis-url, --port and --hook-port (main() sets these from them).
 PG_VERSION, PG_CLUSTER, PG_PORT = "15", "load", 5435
 REDIS_URL = "redis://127.0.0.1:6379/14"
 WEB_PORT, HOOK_PORT = 8012, 8013
@@ -609,6 +613,7 @@ def checks(phases: list[Phase], logs: Path, pg_log: Path | None, access: list[di
 
 
 def main() -> None:
+    global PG_PORT, REDIS_URL, WEB_PORT, HOOK_PORT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50, help="phase 1: concurrent clients (wrk connections)")
     parser.add_argument("--duration", type=int, default=300, help="phase 1: seconds")
@@ -625,9 +630,12 @@ def main() -> None:
     parser.add_argument("--variant-runs", type=int, default=20, help="requests per list filter timed after the run")
     parser.add_argument("--database-url", help="use this database (dropped and made anew) instead of a private cluster")
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs folder")
+    parser.add_argument("--pg-port", type=int, default=PG_PORT, help=f"the private cluster's port (default {PG_PORT})")
+    _common.add_target_options(parser, redis=REDIS_URL, ports={"port": WEB_PORT, "hook_port": HOOK_PORT})
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
+    PG_PORT, REDIS_URL, WEB_PORT, HOOK_PORT = args.pg_port, args.redis_url, args.port, args.hook_port
 
     logs = Path(tempfile.mkdtemp(prefix="helpdesk-load-"))
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -665,7 +673,7 @@ def main() -> None:
         groups = {"gunicorn": [web.pid], "postgres": [postmaster] if postmaster else [],
                   "celery worker + beat": [worker.pid, beat.pid]}
         print(f"gunicorn: {workers} sync workers (config/gunicorn.py{', --workers' if args.workers else ' default'}), "
-              f"Celery: 1 worker (concurrency 2) + beat on Redis db 14, PostgreSQL {url.split('@')[1]}, "
+              f"Celery: 1 worker (concurrency 2) + beat on Redis {REDIS_URL}, PostgreSQL {url.split('@')[1]}, "
               f"wrk: {args.threads} threads, timeout {args.timeout} s")
 
         phases = []
@@ -678,6 +686,7 @@ def main() -> None:
             if clients and seconds:
                 phase = Phase(name, clients, seconds)
                 run_phase(phase, data_file, groups, args.threads, args.timeout)
+                _common.require(int(phase.summary.get("requests", 0)), 1, f"requests in {name}")
                 phases.append(phase)
                 print(f"{name} done: {phase.rate:.0f} req/s, p99 {phase.latency['p99'] / 1000:.0f} ms, errors {phase.errors}",
                       flush=True)
@@ -725,7 +734,7 @@ def main() -> None:
         if not args.keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
         print("cleaned up: gunicorn, worker and beat stopped, " + ("database dropped" if args.database_url else
-              f"cluster {PG_CLUSTER} dropped") + ", Redis db 14 flushed" + ("" if args.keep_logs else ", logs removed"))
+              f"cluster {PG_CLUSTER} dropped") + f", Redis {REDIS_URL} flushed" + ("" if args.keep_logs else ", logs removed"))
     if failures:
         sys.exit("FAILED: " + "; ".join(failures))
 

@@ -11,7 +11,8 @@ end it stops gunicorn and stops and drops the cluster. Never the shared cluster:
 port are its own.
 
 Usage: .venv/bin/python bench/pg_restart.py [--clients 8] [--before 10] [--after 15] [--workers 4]
-Needs the Debian PostgreSQL tools (pg_createcluster, pg_ctlcluster, pg_dropcluster), run as root
+    [--pg-port 5434] [--port 8013]
+Exits non-zero on a FAIL, or when no request was answered before the restart. Needs the Debian PostgreSQL tools (pg_createcluster, pg_ctlcluster, pg_dropcluster), run as root
 or as postgres.
 """
 
@@ -33,8 +34,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import _common  # bench/ is on the path when a benchmark runs
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Defaults of --pg-port and --port; main() sets these from them.
 VERSION, CLUSTER, PG_PORT = "15", "faults", 5434
 URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/helpdesk_pgrestart"
 PORT = 8013
@@ -220,12 +224,24 @@ def report(answers: list[Answer], restart_started: float, restart_ended: float, 
 
 
 def main() -> None:
+    global PG_PORT, URL, PORT
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--before", type=float, default=10, help="seconds of load before the restart")
     parser.add_argument("--after", type=float, default=15, help="seconds of load after it")
+    parser.add_argument("--pg-port", type=int, default=PG_PORT, help=f"the private cluster's port (default {PG_PORT})")
+    _common.add_target_options(parser, ports={"port": PORT})
     args = parser.parse_args()
+    if args.clients < 1 or args.before <= 0 or args.after <= 0:
+        raise SystemExit("--clients must be >= 1, --before and --after > 0")
+    PG_PORT, PORT = args.pg_port, args.port
+    URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/helpdesk_pgrestart"
+    with _common.machine():
+        run_restart(args)
+
+
+def run_restart(args: argparse.Namespace) -> None:
     for tool in ("pg_createcluster", "pg_ctlcluster", "pg_dropcluster"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is needed (Debian's postgresql-common)")
@@ -258,8 +274,11 @@ def main() -> None:
             thread.join()
         print(f"gunicorn {args.workers} sync workers, kept connections; {args.clients} clients (GET list / POST create); "
               f"{args.before:.0f} s, restart, {args.after:.0f} s")
+        _common.require(sum(1 for a in answers if a.ended < restart_started), 1, "answers before the restart")
         ok = report(answers, restart_started, restart_ended, pg, log)
         print("PASS" if ok else "FAIL")
+        if not ok:
+            raise SystemExit("FAILED: see above")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

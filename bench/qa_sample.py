@@ -4,9 +4,10 @@ Fills a fresh database with N conversations solved on one day, spread over 500 a
 draws that day's 5% sample in a child process and reports its time and the child's peak memory
 (ru_maxrss: the whole Python process, Django included).
 
-Usage: .venv/bin/python bench/qa_sample.py [--conversations 1000000]
-Needs PostgreSQL at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/helpdesk_qabench,
-dropped and made anew).
+Usage: .venv/bin/python bench/qa_sample.py [--conversations 1000000] [--database-url URL]
+Needs PostgreSQL at --database-url (default $BENCH_POSTGRES_URL or
+postgres://postgres@127.0.0.1:5432/helpdesk_qabench, dropped and made anew). Exits non-zero when
+the day's population or sample is empty.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ import sys
 import time
 from pathlib import Path
 
+import _common  # bench/ is on the path when a benchmark runs
+
 ROOT = Path(__file__).resolve().parent.parent
-URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_qabench")
-ENV = {"DATABASE_URL": URL, "DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 50, "DJANGO_SETTINGS_MODULE": "config.settings"}
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/helpdesk_qabench"
+URL = DEFAULT_URL  # set by main() from --database-url
+
+
+def settings_env(url: str) -> dict[str, str]:
+    return {"DATABASE_URL": url, "DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 50, "DJANGO_SETTINGS_MODULE": "config.settings"}
+
+
+ENV = settings_env(URL)
 DAY = "2026-11-20"
 
 
@@ -89,7 +99,17 @@ print(f"{run.population} {run.reviews.count()} {took:.2f} {before / 1024:.0f} {p
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conversations", type=int, default=1_000_000)
+    _common.add_target_options(parser, database=DEFAULT_URL)
     args = parser.parse_args()
+    if args.conversations < 1:
+        sys.exit("--conversations must be >= 1")
+    global URL, ENV
+    URL, ENV = args.database_url, settings_env(args.database_url)
+    with _common.machine():
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     setup(args.conversations)
     print(f"filled {args.conversations:,} conversations in {time.perf_counter() - started:.0f} s")
@@ -97,6 +117,8 @@ def main() -> None:
         [sys.executable, "-c", DRAW, DAY], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True
     ).stdout.split()
     population, drawn, took, before, peak = out
+    _common.require(int(population), 1, "conversations in the day's population")
+    _common.require(int(drawn), 1, "conversations drawn")
     print(
         f"draw: {int(population):,} conversations, {int(drawn):,} drawn and assigned in {float(took):.2f} s "
         f"(target <= 10 s); peak RSS {peak} MB, {before} MB before the draw (target <= 300 MB)"

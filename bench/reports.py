@@ -16,8 +16,10 @@ with a team, channel, agent and category filter (the busiest of each), p50/p95 o
 2 warm-ups, and the SQL queries of one call; and the dashboard page if its URL answers. A case
 over 1 s gets EXPLAIN (ANALYZE, BUFFERS) of its slowest queries.
 
-Usage: .venv/bin/python bench/reports.py [--tickets 1000000] [--runs 20] [--reuse]
-Needs PostgreSQL at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/helpdesk_reportbench,
+Usage: .venv/bin/python bench/reports.py [--tickets 1000000] [--runs 20] [--reuse] [--database-url URL]
+Exits non-zero when the month has no tickets, the dashboard answers other than 200 (or 404: not
+built), or fewer timings than --runs were taken.
+Needs PostgreSQL at --database-url (default $BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/helpdesk_reportbench,
 dropped and made anew; --reuse times an already filled one).
 """
 
@@ -31,10 +33,12 @@ import time
 from datetime import date, timedelta
 from typing import Any, Callable
 
-import _postgres  # bench/ is on the path when a benchmark runs
+import _common  # bench/ is on the path when a benchmark runs
+import _postgres
 
 ROOT = _postgres.ROOT
-URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/helpdesk_reportbench")
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/helpdesk_reportbench"
+URL = DEFAULT_URL  # main() sets both from --database-url
 ENV = _postgres.bench_env(URL)
 TEAMS, AGENTS_PER_TEAM, DAYS = 20, 15, 400
 LIMIT_MS = 1000.0
@@ -298,6 +302,7 @@ def timed(function: Callable[[], Any], runs: int) -> tuple[float, float, float, 
         timings.append((time.perf_counter() - started) * 1000)
     with CaptureQueriesContext(connection) as captured:
         function()
+    _common.measured(timings, runs, "timings")
     timings.sort()
     p95 = timings[min(len(timings) - 1, max(0, int(round(len(timings) * 0.95)) - 1))]
     return statistics.median(timings), p95, timings[-1], list(captured.captured_queries)
@@ -352,6 +357,7 @@ def bench(runs: int) -> None:
     agent, agent_n = busiest("assignee_id", low, high)
     category, category_n = busiest("category_id", low, high)
     month_n = reports.Ticket.objects.filter(created_at__gte=low, created_at__lt=high).count()
+    _common.require(month_n, 1, f"tickets created from {start} to {end}")
     print(f"\nsummary() for {start} to {end} ({month_n:,} tickets created), {runs} runs after 2 warm-ups")
     cases = [
         ("overall", reports.Filters(), month_n),
@@ -376,10 +382,11 @@ def bench(runs: int) -> None:
     if response.status_code == 404:
         print(f"{'dashboard':<28} skipped: {url} answers 404 (not built yet)")
     elif response.status_code != 200:
-        print(f"{'dashboard':<28} skipped: {url} answers {response.status_code}")
+        sys.exit(f"FAILED: {url} answers {response.status_code}")
     else:
         def page() -> None:
-            assert client.get(url, secure=True).status_code == 200
+            if (status := client.get(url, secure=True).status_code) != 200:
+                sys.exit(f"FAILED: {url} answered {status}")
 
         p50, p95, worst, queries = timed(page, runs)
         results.append(("dashboard", p50, p95, queries))
@@ -402,7 +409,17 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="time the database a previous run filled")
+    _common.add_target_options(parser, database=DEFAULT_URL)
     args = parser.parse_args()
+    if args.runs < 1 or args.tickets < 1:
+        sys.exit("--runs and --tickets must be >= 1")
+    global URL, ENV
+    URL, ENV = args.database_url, _postgres.bench_env(args.database_url)
+    with _common.machine():
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
     if not args.reuse:

@@ -18,16 +18,14 @@ from datetime import time as clock_time
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import (
-    Count,
     Exists,
     F,
     IntegerField,
     OuterRef,
     QuerySet,
     Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -137,18 +135,52 @@ def route_new_ticket(ticket: Ticket, *, body: str) -> None:
             ticket.status = S.OPEN  # assigned is being worked, as when a person assigns it
 
 
+class BoundedCount(Subquery):
+    """How many rows a subquery has, reading at most `bound` of them (a LIMIT from the outer row).
+
+    A count that stops: an agent's load only matters up to their capacity, and an agent may hold
+    tens of thousands of open tickets on a backlog day. SQLite takes no LIMIT from the outer row,
+    so there (the single-machine default) the rows are all counted and the count capped.
+    """
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s LIMIT %(bound)s) AS bounded)"
+    sqlite_template = "MIN((SELECT COUNT(*) FROM (%(subquery)s) AS bounded), %(bound)s)"
+
+    def __init__(self, queryset: QuerySet, bound: Combinable) -> None:
+        super().__init__(queryset, output_field=IntegerField())
+        self.bound = bound
+
+    def get_source_expressions(self) -> list:
+        return [self.query, self.bound]
+
+    def set_source_expressions(self, exprs: list) -> None:
+        self.query, self.bound = exprs
+
+    def as_sql(self, compiler, connection, template=None, **extra_context):  # type: ignore[no-untyped-def]
+        bound_sql, bound_params = compiler.compile(self.bound)
+        sql, params = super().as_sql(compiler, connection, template, bound=bound_sql, **extra_context)
+        return sql, (*params, *bound_params)
+
+    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        return self.as_sql(compiler, connection, template=self.sqlite_template, **extra_context)
+
+
+def load() -> BoundedCount:
+    """An agent's load (new and open tickets held), exact below capacity, capacity + 1 above it.
+
+    Annotates Agent rows. Reads at most max_concurrent + 1 entries of `ticket_load_idx` per
+    agent, whatever the table holds; every decision (under capacity, least loaded first) only
+    needs the exact figure below capacity.
+    """
+    held = Ticket.objects.filter(assignee=OuterRef("pk"), status__in=LOAD_STATUSES).order_by().values("assignee")
+    return BoundedCount(held, F("max_concurrent") + 1)
+
+
 def candidates(team_id: int, skill_id: int | None, *, vip: bool) -> QuerySet[Agent]:
     """Agents who may take a ticket of the team now, best first."""
-    load = (
-        Ticket.objects.filter(assignee=OuterRef("pk"), status__in=LOAD_STATUSES)
-        .order_by()
-        .values("assignee")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     agents = (
         Agent.objects.filter(teams=team_id, presence=Agent.Presence.ONLINE)
-        .annotate(load=Coalesce(Subquery(load, output_field=IntegerField()), Value(0)))
+        .annotate(load=load())
         .filter(load__lt=F("max_concurrent"))
     )
     if skill_id is not None:
@@ -174,12 +206,8 @@ def _take_seat(team_id: int, skill_id: int | None, *, vip: bool) -> Agent | None
         agent.pk: agent
         for agent in Agent.objects.select_for_update().filter(pk__in=best, presence=Agent.Presence.ONLINE).order_by("pk")
     }
-    held = dict(
-        Ticket.objects.filter(assignee__in=list(locked), status__in=LOAD_STATUSES)
-        .order_by()
-        .values_list("assignee")
-        .annotate(n=Count("*"))
-    )
+    # A statement of its own, after the locks: it sees the tickets of whoever held them before.
+    held = dict(Agent.objects.filter(pk__in=list(locked)).annotate(load=load()).values_list("pk", "load"))
     for pk in best:
         agent = locked.get(pk)
         if agent is not None and held.get(pk, 0) < agent.max_concurrent:
@@ -192,7 +220,9 @@ def _take_seat(team_id: int, skill_id: int | None, *, vip: bool) -> Agent | None
 def has_seat(agent: Agent) -> bool:
     """Under capacity, counted under a lock on the agent's row."""
     Agent.objects.select_for_update().filter(pk=agent.pk).exists()
-    return Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).count() < agent.max_concurrent
+    # Unordered, or the default order sorts all the agent's tickets before the LIMIT.
+    held = Ticket.objects.filter(assignee=agent, status__in=LOAD_STATUSES).order_by()[: agent.max_concurrent]
+    return held.count() < agent.max_concurrent
 
 
 # --- the queue --------------------------------------------------------------------------
