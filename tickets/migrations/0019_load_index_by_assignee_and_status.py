@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('helpdesk', '0014_admin_log_time_index'),
-        ('tickets', '0015_history_api_key'),
+        ('tickets', '0018_ticket_discloses_customer'),
     ]
 
     operations = [
