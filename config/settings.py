@@ -270,6 +270,15 @@ REST_FRAMEWORK = {
 # Imports post whole JSON Lines files; other bodies are small.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("API_MAX_BODY_MB", 50) * 1024 * 1024
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
+# Failed API key authentication (helpdesk.api.auth_failures), as axes does for the admin's login:
+# API_AUTH_FAILURE_LIMIT failures from one address naming one key prefix lock that pair, and
+# API_AUTH_FAILURE_SPREAD_LIMIT lock the address (any key) or the prefix (any address), each for
+# API_AUTH_LOCKOUT_MINUTES after its oldest counted failure: 429 with Retry-After.
+API_AUTH_FAILURE_LIMIT = envint("API_AUTH_FAILURE_LIMIT", 10)
+API_AUTH_FAILURE_SPREAD_LIMIT = envint("API_AUTH_FAILURE_SPREAD_LIMIT", 30)
+API_AUTH_LOCKOUT_MINUTES = envint("API_AUTH_LOCKOUT_MINUTES", 15)
+if min(API_AUTH_FAILURE_LIMIT, API_AUTH_FAILURE_SPREAD_LIMIT, API_AUTH_LOCKOUT_MINUTES) < 1:
+    raise ImproperlyConfigured("API_AUTH_FAILURE_LIMIT, API_AUTH_FAILURE_SPREAD_LIMIT and API_AUTH_LOCKOUT_MINUTES must be at least 1.")
 # Anonymous helpful/not-helpful votes on knowledge-base articles, per IP address.
 KB_FEEDBACK_THROTTLE_RATE = os.environ.get("KB_FEEDBACK_THROTTLE_RATE", "30/hour")
 SPECTACULAR_SETTINGS = {
