@@ -30,6 +30,7 @@ from .auth import KeyScope
 from .base import ApiViewSet, CursorPagination
 from .errors import error_response
 from .fields import ID_REGEX
+from .schema import ErrorSerializer
 from .serializers import (
     AgentSerializer,
     CalendarSerializer,
@@ -173,7 +174,7 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         return Agent.objects.filter(pk__in=visible).select_related("user").prefetch_related("teams", "skills")
 
     @extend_schema(methods=["PATCH"], request=PresenceSerializer, responses=AgentSerializer)
-    @extend_schema(methods=["GET"], responses=AgentSerializer)
+    @extend_schema(methods=["GET"], responses={200: AgentSerializer, 400: ErrorSerializer})
     @action(detail=False, methods=["get", "patch"])
     def me(self, request: Request) -> Response:
         agent = agent_of(request.user)

@@ -6,10 +6,11 @@ from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from helpdesk.api.fields import PrimaryKeyField, id_field
+from helpdesk.api.fields import InstantField, PrimaryKeyField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
 from helpdesk.pii import can_see_pii, shown_attachments, shown_contact, texts_shown_to
 from helpdesk.queries import agents_visible_to
@@ -171,6 +172,9 @@ class TicketSerializer(serializers.Serializer):
         return [tag.name for tag in ticket.tags.all()]
 
 
+CUSTOMER_NAMED_BY = ("id", "external_id", "name", "phone", "email")
+
+
 class CustomerInputSerializer(serializers.Serializer):
     """Names a customer: by id, external id, phone or email; made from the rest if new."""
 
@@ -182,9 +186,21 @@ class CustomerInputSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        if not any(data.get(f) for f in ("id", "external_id", "name", "phone", "email")):
+        if not any(data.get(f) for f in CUSTOMER_NAMED_BY):
             raise serializers.ValidationError({"name": ["Give the customer's id, external_id, name, phone or email."]})
         return data
+
+
+class CustomerInputScheme(OpenApiSerializerExtension):
+    """The schema says what `validate` checks: at least one of the fields that name a customer."""
+
+    target_class = CustomerInputSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["anyOf"] = [{"required": [name]} for name in CUSTOMER_NAMED_BY]
+        return schema
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -196,7 +212,7 @@ class AttachmentSerializer(serializers.Serializer):
 
 class MessageInputSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=65535, trim_whitespace=False)
-    sent_at = serializers.DateTimeField(required=False)
+    sent_at = InstantField(required=False)
     external_id = serializers.CharField(required=False, max_length=200, default="")
     attachments = AttachmentSerializer(many=True, required=False, default=list)
 
