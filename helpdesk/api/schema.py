@@ -60,6 +60,16 @@ class AutoSchema(openapi.AutoSchema):
             meta["pattern"] = ANY_TEXT if field.allow_blank else NOT_BLANK
         return meta
 
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        parameters = super()._get_filter_parameters()
+        for parameter in parameters:
+            # django-filter reads an empty value as "not filtered" (`?presence=`): say so.
+            schema = parameter.get("schema", {})
+            if "enum" in schema and "" not in schema["enum"]:
+                schema["enum"] = [*schema["enum"], ""]
+                parameter["description"] = (parameter.get("description", "") + "\n\nEmpty: not filtered.").strip()
+        return parameters
+
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())
         if self.method == "POST":

@@ -181,13 +181,15 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         if agent is None:
             raise DomainError("not_an_agent", _("You have no agent profile."))
         if request.method == "PATCH":
-            serializer = PresenceSerializer(data=request.data)
+            # A partial update, as PATCH is (and as the schema says): no presence changes nothing.
+            serializer = PresenceSerializer(data=request.data, partial=True)
             serializer.is_valid(raise_exception=True)
             from tickets.routing import (
                 set_presence,  # routing moves the queues that presence opens or closes
             )
 
-            set_presence(agent=agent, presence=serializer.validated_data["presence"], actor=request.user)
+            if "presence" in serializer.validated_data:
+                set_presence(agent=agent, presence=serializer.validated_data["presence"], actor=request.user)
         agent = Agent.objects.select_related("user").prefetch_related("teams", "skills").get(pk=agent.pk)
         return Response(AgentSerializer(agent).data)
 

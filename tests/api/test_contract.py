@@ -34,9 +34,9 @@ from ..security.world import build_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.api_contract]
 
-# Examples per operation and generation mode: enough to meet every parameter's edge cases over
-# the runs of a week of CI (derandomized in CI, so each run is repeatable), few enough that the
-# five roles take a couple of minutes.
+# Examples per operation and generation mode for the write key, which reaches every operation;
+# the other roles get half, since what differs for them is mostly what they may see. Derandomized
+# in CI, so a run is repeatable; raise API_CONTRACT_EXAMPLES locally to search harder.
 EXAMPLES = int(os.environ.get("API_CONTRACT_EXAMPLES", "6"))
 
 # 400s for schema-valid requests that only stored data can explain: (field named, or domain code).
@@ -141,7 +141,7 @@ def test_the_api_answers_as_its_schema_says(role, alice, lena, bob, iris, tom, a
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
-        found = _sweep(application, key, EXAMPLES)
+        found = _sweep(application, key, EXAMPLES if role == "write_key" else max(1, EXAMPLES // 2))
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
