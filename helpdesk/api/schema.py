@@ -16,6 +16,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
+from .fields import TextField
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import MAX_KEY_LENGTH
 
@@ -48,7 +49,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 # DRF's CharField trims whitespace and refuses NUL characters; not blank means some other character.
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Python's strip() also takes \x1c-\x1f, which a JSON Schema (ECMA) \s does not match.
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f][^\x00]*$"
 ANY_TEXT = r"^[^\x00]*$"
 
 
@@ -56,18 +58,22 @@ class AutoSchema(openapi.AutoSchema):
     def _get_serializer_field_meta(self, field: Any, direction: str) -> dict[str, Any]:
         meta = super()._get_serializer_field_meta(field, direction)
         # Only plain text fields: email, URL and slug fields have their own format or pattern.
-        if direction == "request" and type(field) is serializers.CharField and not field.read_only:
+        if direction == "request" and type(field) in (serializers.CharField, TextField) and not field.read_only:
             meta["pattern"] = ANY_TEXT if field.allow_blank else NOT_BLANK
         return meta
 
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
         parameters = super()._get_filter_parameters()
         for parameter in parameters:
-            # django-filter reads an empty value as "not filtered" (`?presence=`): say so.
+            # django-filter reads an empty value as "not filtered" (`?presence=`, `?team=`): say so.
             schema = parameter.get("schema", {})
-            if "enum" in schema and "" not in schema["enum"]:
-                schema["enum"] = [*schema["enum"], ""]
-                parameter["description"] = (parameter.get("description", "") + "\n\nEmpty: not filtered.").strip()
+            if schema.get("type") == "array":
+                continue
+            if schema.get("type") == "string" and set(schema) <= {"type", "description"}:
+                schema["pattern"] = ANY_TEXT  # a NUL in a text filter is refused; empty is allowed
+                continue
+            parameter["schema"] = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+            parameter["description"] = (parameter.get("description", "") + "\n\nEmpty: not filtered.").strip()
         return parameters
 
     def get_override_parameters(self) -> list[Any]:

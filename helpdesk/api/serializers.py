@@ -8,9 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from helpdesk.models import Agent, Customer, Team
-
-from .fields import InstantField
 from helpdesk.pii import shown_contact
+
+from .fields import InstantField, TextField
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -26,7 +26,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
 
 class CustomerWriteSerializer(serializers.ModelSerializer):
-    external_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    external_id = TextField(max_length=200, required=False, allow_blank=True)
 
     class Meta:
         model = Customer
@@ -61,9 +61,9 @@ class PresenceSerializer(serializers.Serializer):
 
 
 class WhoAmISerializer(serializers.Serializer):
-    username = serializers.CharField()
-    key = serializers.CharField(allow_null=True)
-    scope = serializers.CharField(allow_null=True)
+    username = TextField()
+    key = TextField(allow_null=True)
+    scope = TextField(allow_null=True)
 
 
 @extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"})

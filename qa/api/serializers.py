@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from helpdesk.api.fields import DayField
+from helpdesk.api.fields import DayField, TextField
 from tickets.models import Ticket
 
 from ..models import SampleRun
@@ -72,23 +72,23 @@ class ReviewSerializer(serializers.Serializer):
 class ScoreInputSerializer(serializers.Serializer):
     criterion = serializers.SlugField(max_length=50)
     points = serializers.IntegerField(min_value=0, max_value=10, allow_null=True, help_text="null: N/A")
-    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+    comment = TextField(required=False, default="", allow_blank=True, max_length=2000)
 
 
 class SubmitReviewSerializer(serializers.Serializer):
     scores = ScoreInputSerializer(many=True, max_length=200)
-    strengths = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
-    shortcomings = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
-    coaching = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+    strengths = TextField(required=False, default="", allow_blank=True, max_length=4000)
+    shortcomings = TextField(required=False, default="", allow_blank=True, max_length=4000)
+    coaching = TextField(required=False, default="", allow_blank=True, max_length=4000)
 
 
 class DisputeInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000)
+    reason = TextField(max_length=4000)
 
 
 class ResolveDisputeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=["uphold", "amend"])
-    comment = serializers.CharField(max_length=4000)
+    comment = TextField(max_length=4000)
     scores = ScoreInputSerializer(many=True, required=False, max_length=200)
 
 
