@@ -269,7 +269,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON with a UTF-8 BOM is accepted; nesting deeper than 64 is a 400 (helpdesk.api.parsers).
     "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "helpdesk.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "helpdesk.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -285,6 +285,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(REQUEST_MAX_BODY_BYTES, *REQUEST_BODY_LIMITS.v
 # workers run on different machines.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
+# Dates and instants the API takes (filters, bodies) lie in these years; others are a 400 naming
+# the field (helpdesk.api.fields), and the schema's patterns say so.
+API_MIN_YEAR = envint("API_MIN_YEAR", 2000)
+API_MAX_YEAR = envint("API_MAX_YEAR", 2100)
+if not 1901 <= API_MIN_YEAR <= API_MAX_YEAR <= 9998:
+    raise ImproperlyConfigured("API_MIN_YEAR..API_MAX_YEAR must lie in 1901..9998 (before 1901 zones keep local mean time).")
+# Failed API key authentication (helpdesk.api.auth_failures), as axes does for the admin's login:
+# API_AUTH_FAILURE_LIMIT failures from one address naming one key prefix lock that pair, and
+# API_AUTH_FAILURE_SPREAD_LIMIT lock the address (any key) or the prefix (any address), each for
+# API_AUTH_LOCKOUT_MINUTES after its oldest counted failure: 429 with Retry-After.
+API_AUTH_FAILURE_LIMIT = envint("API_AUTH_FAILURE_LIMIT", 10)
+API_AUTH_FAILURE_SPREAD_LIMIT = envint("API_AUTH_FAILURE_SPREAD_LIMIT", 30)
+API_AUTH_LOCKOUT_MINUTES = envint("API_AUTH_LOCKOUT_MINUTES", 15)
+if min(API_AUTH_FAILURE_LIMIT, API_AUTH_FAILURE_SPREAD_LIMIT, API_AUTH_LOCKOUT_MINUTES) < 1:
+    raise ImproperlyConfigured("API_AUTH_FAILURE_LIMIT, API_AUTH_FAILURE_SPREAD_LIMIT and API_AUTH_LOCKOUT_MINUTES must be at least 1.")
 # Anonymous helpful/not-helpful votes on knowledge-base articles, per IP address.
 KB_FEEDBACK_THROTTLE_RATE = os.environ.get("KB_FEEDBACK_THROTTLE_RATE", "30/hour")
 SPECTACULAR_SETTINGS = {

@@ -236,6 +236,30 @@ class IdempotentRequest(models.Model):
         ]
 
 
+class ApiAuthFailure(models.Model):
+    """A request that named an API key the API did not accept (helpdesk.api.auth_failures).
+
+    Recorded so the audit trail shows it (its history row, as for every audited model); at most
+    API_AUTH_FAILURE_LIMIT a window per address and key, since a locked caller is refused before
+    anything is recorded. Never the key's secret: only the prefix it named, if well formed.
+    """
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True, editable=False)
+    address = models.GenericIPAddressField(_("client address"), null=True, blank=True, editable=False)
+    key_prefix = models.CharField(_("key prefix"), max_length=12, blank=True, editable=False)
+    path = models.CharField(_("path"), max_length=200, editable=False)
+
+    history = AuditedRecords()
+
+    class Meta:
+        verbose_name = _("failed API authentication")
+        verbose_name_plural = _("failed API authentications")
+
+    def __str__(self) -> str:
+        key = f"hd_{self.key_prefix}…" if self.key_prefix else "?"
+        return f"{self.address or '?'} {key} {self.path}"
+
+
 class WebhookEndpoint(models.Model):
     """An address that receives signed event notifications."""
 

@@ -13,9 +13,15 @@ from rest_framework.request import Request
 from helpdesk.api_keys import key_for
 from helpdesk.models import ApiKey
 
+from . import auth_failures
+
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer hd_…`: the request acts as the key's user."""
+    """`Authorization: Bearer hd_…`: the request acts as the key's user.
+
+    Failures are throttled per address and key prefix (helpdesk.api.auth_failures): a locked
+    caller gets 429 with Retry-After before its key is even looked up.
+    """
 
     keyword = "Bearer"
 
@@ -26,8 +32,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         keyword, _sep, plain = header.partition(" ")
         if keyword != self.keyword:
             return None
-        api_key = key_for(plain.strip())
+        plain = plain.strip()
+        who = auth_failures.caller(request, plain)
+        wait = auth_failures.locked_for(who)
+        if wait is not None:
+            raise exceptions.Throttled(wait, str(_("Too many failed authentications from this address or with this key.")))
+        api_key = key_for(plain)
         if api_key is None or not api_key.user.is_active:
+            auth_failures.record_failure(who, request)
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         return api_key.user, api_key
 

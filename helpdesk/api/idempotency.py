@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -18,8 +20,57 @@ from helpdesk.models import IdempotentRequest
 from .errors import error_response
 
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
 # A claim whose request never finished (its worker was killed) may be taken over after this.
 STALE_CLAIM = timedelta(minutes=10)
+
+
+class _Number(str):
+    """A JSON number written as its digits and exponent, trailing zeros dropped: 1, 1.0, 10e-1
+    and 1e0 are one number (`1e0`). Exact, whatever its length: no float, no rounding."""
+
+
+def _number(text: str) -> _Number:
+    sign, digits, exponent = Decimal(text).as_tuple()
+    kept = list(digits)
+    while len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1  # type: ignore[operator]
+    if kept == [0]:
+        sign, exponent = 0, 0
+    return _Number(f"{'-' if sign else ''}{''.join(map(str, kept))}e{exponent}")
+
+
+def _refuse(name: str) -> object:
+    raise ValueError(name)  # NaN and Infinity are not JSON; the API's parser refuses them too
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_encode(key)}:{_encode(value[key])}" for key in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    if isinstance(value, _Number):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)  # strings, true, false, null
+
+
+def canonical_body(body: bytes) -> bytes:
+    """The body as one spelling of its JSON: keys sorted, no insignificant whitespace, numbers by
+    value (1, 1.0 and 1e0 are one number), strings unescaped. A client retrying the same JSON in
+    another key order or another serialiser's spacing sends the same request. A body that is not
+    one JSON document (JSON Lines imports, or no JSON at all) is compared byte for byte."""
+    try:
+        data = json.loads(body, parse_float=_number, parse_int=_number, parse_constant=_refuse)
+        return _encode(data).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
+def request_digest(request: Request) -> str:
+    return hashlib.sha256(
+        request.method.encode() + request.path.encode() + canonical_body(request.body)
+    ).hexdigest()
 
 
 class Replay(Exception):
@@ -49,10 +100,10 @@ class IdempotentPostMixin:
         key = request.headers.get(HEADER, "").strip()
         if request.method != "POST" or not key:
             return
-        if len(key) > 255:
+        if len(key) > MAX_KEY_LENGTH:
             message = _("Idempotency-Key is too long: at most 255 characters.")
             raise Replay(error_response("invalid", message, 400, {HEADER: [message]}))
-        digest = hashlib.sha256(request.method.encode() + request.path.encode() + request.body).hexdigest()
+        digest = request_digest(request)
         now = timezone.now()
         IdempotentRequest.objects.filter(user=request.user, key=key).filter(
             Q(created_at__lt=now - IdempotentRequest.RETENTION) | Q(status_code=None, created_at__lt=now - STALE_CLAIM)

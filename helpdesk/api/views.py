@@ -30,6 +30,7 @@ from .auth import KeyScope
 from .base import ApiViewSet, CursorPagination
 from .errors import error_response
 from .fields import ID_REGEX
+from .schema import ErrorSerializer
 from .serializers import (
     AgentSerializer,
     CalendarSerializer,
@@ -173,20 +174,22 @@ class AgentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         return Agent.objects.filter(pk__in=visible).select_related("user").prefetch_related("teams", "skills")
 
     @extend_schema(methods=["PATCH"], request=PresenceSerializer, responses=AgentSerializer)
-    @extend_schema(methods=["GET"], responses=AgentSerializer)
+    @extend_schema(methods=["GET"], responses={200: AgentSerializer, 400: ErrorSerializer})
     @action(detail=False, methods=["get", "patch"])
     def me(self, request: Request) -> Response:
         agent = agent_of(request.user)
         if agent is None:
             raise DomainError("not_an_agent", _("You have no agent profile."))
         if request.method == "PATCH":
-            serializer = PresenceSerializer(data=request.data)
+            # A partial update, as PATCH is (and as the schema says): no presence changes nothing.
+            serializer = PresenceSerializer(data=request.data, partial=True)
             serializer.is_valid(raise_exception=True)
             from tickets.routing import (
                 set_presence,  # routing moves the queues that presence opens or closes
             )
 
-            set_presence(agent=agent, presence=serializer.validated_data["presence"], actor=request.user)
+            if "presence" in serializer.validated_data:
+                set_presence(agent=agent, presence=serializer.validated_data["presence"], actor=request.user)
         agent = Agent.objects.select_related("user").prefetch_related("teams", "skills").get(pk=agent.pk)
         return Response(AgentSerializer(agent).data)
 

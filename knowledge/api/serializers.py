@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from helpdesk.api.fields import TextField
+
 from tickets.api.serializers import TeamRefSerializer
 
 from ..models import Article, CannedReply
@@ -59,7 +61,7 @@ class KbArticleDetailSerializer(KbArticleSerializer):
 
 class KbFeedbackSerializer(serializers.Serializer):
     helpful = serializers.BooleanField()
-    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=500)
+    comment = TextField(required=False, default="", allow_blank=True, max_length=500)
 
 
 class KbFeedbackResultSerializer(serializers.Serializer):
@@ -69,14 +71,14 @@ class KbFeedbackResultSerializer(serializers.Serializer):
 
 
 class KbSearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(max_length=200, help_text="Words in Chinese, English or both.")
+    q = TextField(max_length=200, help_text="Words in Chinese, English or both.")
     limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
 class KbSearchHitSerializer(serializers.Serializer):
-    slug = serializers.CharField()
-    title = serializers.CharField()
-    snippet = serializers.CharField(help_text="HTML: the text escaped, the query's words in <mark>.")
+    slug = TextField()
+    title = TextField()
+    snippet = TextField(help_text="HTML: the text escaped, the query's words in <mark>.")
     score = serializers.FloatField()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from helpdesk.api.fields import DayField, TextField
 from tickets.models import Ticket
 
 from ..models import SampleRun
@@ -71,35 +72,32 @@ class ReviewSerializer(serializers.Serializer):
 class ScoreInputSerializer(serializers.Serializer):
     criterion = serializers.SlugField(max_length=50)
     points = serializers.IntegerField(min_value=0, max_value=10, allow_null=True, help_text="null: N/A")
-    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+    comment = TextField(required=False, default="", allow_blank=True, max_length=2000)
 
 
 class SubmitReviewSerializer(serializers.Serializer):
     scores = ScoreInputSerializer(many=True, max_length=200)
-    strengths = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
-    shortcomings = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
-    coaching = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+    strengths = TextField(required=False, default="", allow_blank=True, max_length=4000)
+    shortcomings = TextField(required=False, default="", allow_blank=True, max_length=4000)
+    coaching = TextField(required=False, default="", allow_blank=True, max_length=4000)
 
 
 class DisputeInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000)
+    reason = TextField(max_length=4000)
 
 
 class ResolveDisputeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=["uphold", "amend"])
-    comment = serializers.CharField(max_length=4000)
+    comment = TextField(max_length=4000)
     scores = ScoreInputSerializer(many=True, required=False, max_length=200)
 
 
 class ReportQuerySerializer(serializers.Serializer):
-    to = serializers.DateField(help_text="Last day, inclusive.")
+    to = DayField(help_text="Last day, inclusive.")
     by = serializers.ChoiceField(choices=["agent", "team", "criterion"], default="agent")
     team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
     def validate(self, data: dict) -> dict:
-        for name in ("from", "to"):
-            if not 2000 <= data[name].year <= 2199:
-                raise serializers.ValidationError({name: ["Give a day between 2000 and 2199."]})
         if data["to"] < data["from"]:
             raise serializers.ValidationError({"to": ["Must not be before from."]})
         if (data["to"] - data["from"]).days > 366:
@@ -109,5 +107,5 @@ class ReportQuerySerializer(serializers.Serializer):
 
 # "from" is a Python keyword, so it cannot be declared in the class body.
 ReportQuerySerializer._declared_fields = {
-    "from": serializers.DateField(help_text="First day, YYYY-MM-DD (TIME_ZONE)."), **ReportQuerySerializer._declared_fields
+    "from": DayField(help_text="First day, YYYY-MM-DD (TIME_ZONE)."), **ReportQuerySerializer._declared_fields
 }

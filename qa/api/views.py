@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from helpdesk.api.auth import HasPermission
 from helpdesk.api.base import ApiViewSet, CursorPagination
-from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
+from helpdesk.api.fields import ID_REGEX, DayFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.errors import DomainError
 
 from .. import services
@@ -34,7 +34,7 @@ from .serializers import (
 
 
 class SampleRunFilter(django_filters.FilterSet):
-    date = django_filters.DateFilter(field_name="day")
+    date = DayFilter(field_name="day")
 
     class Meta:
         model = SampleRun

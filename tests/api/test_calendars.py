@@ -34,7 +34,7 @@ def test_the_shipped_calendars_are_listed_with_their_hours(api):
     slugs = {row["slug"]: row for row in response.json()["results"]}
     assert set(slugs) >= {"cn-workweek", "24x7"}
     assert [(h["weekday"], h["start"], h["end"]) for h in slugs["cn-workweek"]["hours"]] == [
-        (day, "09:00:00", "18:00:00") for day in range(5)
+        (day, "09:00", "18:00") for day in range(5)
     ]
 
 

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from helpdesk.api.base import ApiViewSet, CursorPagination
-from helpdesk.api.fields import ID_REGEX, IdFilter, UtcDateTimeFilter
+from helpdesk.api.fields import ID_REGEX, IdFilter, InstantField, TextField, UtcDateTimeFilter
 from helpdesk.pii import texts_shown_to
 
 from .. import csat
@@ -44,10 +44,10 @@ class CsatSerializer(serializers.ModelSerializer):
 
 
 class CsatCreateSerializer(serializers.Serializer):
-    ticket = serializers.CharField(max_length=30, help_text="The ticket's reference, e.g. T00000012.")
+    ticket = TextField(max_length=30, help_text="The ticket's reference, e.g. T00000012.")
     stars = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    rated_at = serializers.DateTimeField(required=False, help_text="When the customer rated; default now.")
+    comment = TextField(required=False, allow_blank=True, default="", max_length=5000)
+    rated_at = InstantField(required=False, help_text="When the customer rated; default now.")
 
     def validate_ticket(self, value: str) -> Ticket:
         # A ticket the key may not see is "unknown" too: the answer must not confirm it exists.

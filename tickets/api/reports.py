@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -13,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.api.fields import id_field
+from helpdesk.api.fields import DayField, id_field
 from helpdesk.models import Channel
 
 from .. import reports
@@ -21,7 +19,7 @@ from ..models import Category
 
 
 class SummaryQuerySerializer(serializers.Serializer):
-    to = serializers.DateField(help_text="Last day, inclusive, YYYY-MM-DD (TIME_ZONE).")
+    to = DayField(help_text="Last day, inclusive, YYYY-MM-DD (TIME_ZONE).")
     team = id_field(required=False)
     agent = id_field(required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
@@ -33,16 +31,10 @@ class SummaryQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError(_("Unknown category “%s”.") % code)
         return pk
 
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        for name in ("from", "to"):
-            if not 2000 <= data[name].year <= 2199:
-                raise serializers.ValidationError({name: [_("Give a day between 2000 and 2199.")]})
-        return data
-
 
 # "from" is a Python keyword, so it cannot be declared in the class body.
 SummaryQuerySerializer._declared_fields = {
-    "from": serializers.DateField(help_text="First day, YYYY-MM-DD (TIME_ZONE)."), **SummaryQuerySerializer._declared_fields
+    "from": DayField(help_text="First day, YYYY-MM-DD (TIME_ZONE)."), **SummaryQuerySerializer._declared_fields
 }
 
 

@@ -6,11 +6,12 @@ from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from helpdesk.api.fields import PrimaryKeyField, id_field
+from helpdesk.api.fields import InstantField, PrimaryKeyField, TextField, id_field
 from helpdesk.models import Agent, Channel, Customer, Team
 from helpdesk.pii import can_see_pii, masked_contact, shown_attachments, shown_contact, texts_shown_to
 from helpdesk.queries import agents_visible_to
@@ -89,18 +90,18 @@ class EscalationSerializer(serializers.Serializer):
     response_due_at = serializers.DateTimeField(read_only=True, allow_null=True)
     returned_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(TextField(allow_null=True))
     def get_metric(self, escalation: Escalation) -> str | None:
         return escalation.clock.metric if escalation.clock_id else None
 
 
 class EscalateSerializer(serializers.Serializer):
     team = PrimaryKeyField(queryset=Team.objects.all())
-    reason = serializers.CharField(max_length=500)
+    reason = TextField(max_length=500)
 
 
 class HandBackSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=400, required=False, default="")
+    note = TextField(max_length=400, required=False, default="")
 
 
 def current_clocks(clocks: list[SlaClock]) -> list[SlaClock]:
@@ -162,7 +163,7 @@ class TicketSerializer(serializers.Serializer):
             clocks = list(ticket.sla_clocks.all())
         return [self._clock_serializer.to_representation(clock) for clock in current_clocks(clocks)]
 
-    @extend_schema_field(serializers.CharField())
+    @extend_schema_field(TextField())
     def get_subject(self, ticket: Ticket) -> str:
         """Customers write subjects (an email's, or a chat's first words): scrubbed like their
         messages for roles without the PII right. A list passes context["shown_texts"] for its page."""
@@ -175,50 +176,65 @@ class TicketSerializer(serializers.Serializer):
             shown = texts_shown_to(user, [ticket.customer_id], hidden)
         return shown(ticket.customer_id, ticket.subject)
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(TextField(allow_null=True))
     def get_external_id(self, ticket: Ticket) -> str | None:
         return ticket.external_id or None
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(TextField(allow_null=True))
     def get_previous_ticket(self, ticket: Ticket) -> str | None:
         return Ticket(pk=ticket.previous_ticket_id).reference if ticket.previous_ticket_id else None
 
-    @extend_schema_field(serializers.CharField(allow_null=True, help_text="The category's code."))
+    @extend_schema_field(TextField(allow_null=True, help_text="The category's code."))
     def get_category(self, ticket: Ticket) -> str | None:
         return ticket.category.code if ticket.category_id else None
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    @extend_schema_field(serializers.ListField(child=TextField()))
     def get_tags(self, ticket: Ticket) -> list[str]:
         return [tag.name for tag in ticket.tags.all()]
+
+
+CUSTOMER_NAMED_BY = ("id", "external_id", "name", "phone", "email")
 
 
 class CustomerInputSerializer(serializers.Serializer):
     """Names a customer: by id, external id, phone or email; made from the rest if new."""
 
     id = id_field(required=False)
-    external_id = serializers.CharField(required=False, max_length=200, default="")
-    name = serializers.CharField(required=False, max_length=200, default="")
-    phone = serializers.CharField(required=False, max_length=32, default="")
+    external_id = TextField(required=False, max_length=200, default="")
+    name = TextField(required=False, max_length=200, default="")
+    phone = TextField(required=False, max_length=32, default="")
     email = serializers.EmailField(required=False, default="")
     tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        if not any(data.get(f) for f in ("id", "external_id", "name", "phone", "email")):
+        if not any(data.get(f) for f in CUSTOMER_NAMED_BY):
             raise serializers.ValidationError({"name": ["Give the customer's id, external_id, name, phone or email."]})
         return data
 
 
+class CustomerInputScheme(OpenApiSerializerExtension):
+    """The schema says what `validate` checks: at least one of the fields that name a customer."""
+
+    target_class = CustomerInputSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["anyOf"] = [{"required": [name]} for name in CUSTOMER_NAMED_BY]
+        return schema
+
+
 class AttachmentSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255)
+    name = TextField(max_length=255)
     url = serializers.URLField(max_length=1000, required=False)
     size = serializers.IntegerField(min_value=0, required=False)
-    content_type = serializers.CharField(max_length=100, required=False)
+    content_type = TextField(max_length=100, required=False)
 
 
 class MessageInputSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=65535, trim_whitespace=False)
-    sent_at = serializers.DateTimeField(required=False)
-    external_id = serializers.CharField(required=False, max_length=200, default="")
+    body = TextField(max_length=65535, trim_whitespace=False)
+    sent_at = InstantField(required=False)
+    external_id = TextField(required=False, max_length=200, default="")
     attachments = AttachmentSerializer(many=True, required=False, default=list)
 
     def validate_body(self, body: str) -> str:
@@ -228,25 +244,25 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class TicketCreateSerializer(serializers.Serializer):
-    subject = serializers.CharField(max_length=255)
+    subject = TextField(max_length=255)
     channel = serializers.ChoiceField(choices=Channel.choices)
     category = serializers.SlugField(required=False, allow_null=True, max_length=50)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.NORMAL)
     team = PrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
-    external_id = serializers.CharField(required=False, max_length=200, default="")
-    conversation_id = serializers.CharField(required=False, max_length=200, default="")
+    tags = serializers.ListField(child=TextField(max_length=50), required=False, max_length=50)
+    external_id = TextField(required=False, max_length=200, default="")
+    conversation_id = TextField(required=False, max_length=200, default="")
     customer = CustomerInputSerializer()
     message = MessageInputSerializer()
 
 
 class TicketUpdateSerializer(serializers.Serializer):
-    subject = serializers.CharField(max_length=255, required=False)
+    subject = TextField(max_length=255, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.SlugField(required=False, allow_null=True, max_length=50)
     team = PrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
     assignee = PrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=50)
+    tags = serializers.ListField(child=TextField(max_length=50), required=False, max_length=50)
 
     def validate_assignee(self, agent: Agent | None) -> Agent | None:
         # An agent the caller may not see is as unknown as one that does not exist: the answer
@@ -258,7 +274,7 @@ class TicketUpdateSerializer(serializers.Serializer):
 
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices)
-    reason = serializers.CharField(required=False, max_length=200, default="")
+    reason = TextField(required=False, max_length=200, default="")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -272,7 +288,7 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     external_id = serializers.SerializerMethodField()
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(TextField(allow_null=True))
     def get_external_id(self, message: Message) -> str | None:
         return message.channel_message_id or None
 
@@ -288,7 +304,7 @@ class MessageSerializer(serializers.Serializer):
 
 class MessageCreateSerializer(MessageInputSerializer):
     author = serializers.ChoiceField(choices=[Message.AuthorKind.CUSTOMER, Message.AuthorKind.AGENT])
-    agent = serializers.CharField(
+    agent = TextField(
         max_length=150, required=False,
         help_text="The replying agent's username; defaults to the caller's own agent profile.",
     )
@@ -307,8 +323,8 @@ class MessageCreateSerializer(MessageInputSerializer):
 
 class IngestSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
-    conversation_id = serializers.CharField(max_length=200)
-    subject = serializers.CharField(max_length=255, required=False, default="")
+    conversation_id = TextField(max_length=200)
+    subject = TextField(max_length=255, required=False, default="")
     customer = CustomerInputSerializer()
     message = MessageInputSerializer()
 
@@ -322,7 +338,7 @@ class IngestResultSerializer(serializers.Serializer):
 class ImportErrorSerializer(serializers.Serializer):
     line = serializers.IntegerField()
     field = serializers.CharField(help_text="The field (JSON path) or CSV column; empty when the whole line is wrong.")
-    error = serializers.CharField()
+    error = TextField()
 
 
 class ImportReportSerializer(serializers.Serializer):

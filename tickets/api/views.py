@@ -157,7 +157,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
 
     @extend_schema(methods=["GET"], responses=MessageSerializer(many=True))
     @extend_schema(methods=["POST"], request=MessageCreateSerializer, responses={201: MessageSerializer})
-    @action(detail=True, methods=["get", "post"], pagination_class=MessagePagination)
+    @action(detail=True, methods=["get", "post"], pagination_class=MessagePagination, filter_backends=[])
     def messages(self, request: Request, reference: str) -> Response:
         """The conversation, oldest first; POST adds a customer message or an agent reply."""
         ticket = self.get_object()
@@ -211,7 +211,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         return Response(EscalationSerializer(self._escalations(ticket).get(pk=escalation.pk)).data)
 
     @extend_schema(responses=EscalationSerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=EscalationPagination)
+    @action(detail=True, methods=["get"], pagination_class=EscalationPagination, filter_backends=[])
     def escalations(self, request: Request, reference: str) -> Response:
         """Every escalation of the ticket, automatic (SLA levels) and manual, oldest first."""
         page = self.paginate_queryset(self._escalations(self.get_object()))
