@@ -93,14 +93,16 @@ def anonymous_api():
     return APIClient()
 
 
-@pytest.fixture(autouse=True)
-def _auto_replies_only_where_tested(request, monkeypatch):
-    """The shipped automatic replies depend on the time of day; tests about them say so with
-    the `auto_replies` marker, the rest get the conversation they wrote."""
-    if request.node.get_closest_marker("auto_replies") is None:
-        from tickets import autoreplies
+@pytest.fixture
+def auto_replies_off():
+    """For a test that counts exactly the messages and webhook events it writes: the shipped
+    automatic replies (on out of the box, and dependent on the hour) are deactivated, as an
+    administrator would in the admin. Everything else runs with them on."""
+    from tickets import autoreplies
+    from tickets.models import AutoReplyRule
 
-        monkeypatch.setattr(autoreplies, "on_customer_message", lambda **kwargs: None)
+    AutoReplyRule.objects.update(is_active=False)
+    autoreplies.forget_rules()
 
 
 @pytest.fixture(autouse=True)

@@ -154,5 +154,5 @@ def ingest_message(
                 )
         except IntegrityError:
             continue  # another message of this conversation opened its ticket a moment ago: join it
-        return Ingested(ticket=ticket, message=ticket.messages.get(), ticket_created=True)
+        return Ingested(ticket=ticket, message=ticket.opening_message, ticket_created=True)
     raise DomainError("busy", _("The conversation is changing; retry."))

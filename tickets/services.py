@@ -124,7 +124,7 @@ def open_ticket(
     notify: bool = True,
     discloses_customer: bool = True,
 ) -> Ticket:
-    """Open a ticket with the customer's first message.
+    """Open a ticket with the customer's first message (left on the ticket as `opening_message`).
 
     An external id that another ticket has is refused as a `duplicate`; callers that want a
     retried create to return the first ticket (tickets.intake) look it up first.
@@ -182,6 +182,9 @@ def open_ticket(
             channel_message_id=channel_message_id,
             attachments=list(attachments),
         )
+        # The customer's own message, for callers that return it: an automatic reply may follow
+        # it in the conversation, so "the ticket's only message" is not a way to find it.
+        ticket.opening_message = message
         sla.on_ticket_opened(ticket, at=now)
         if notify:
             webhooks.emit("ticket.created", ticket_data(ticket))

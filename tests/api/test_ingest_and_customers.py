@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 
 from helpdesk.models import Customer
 from tickets import services
@@ -31,14 +35,26 @@ def test_a_new_conversation_opens_a_ticket_and_later_messages_join_it(api):
     assert second.status_code == 200 and second.json()["ticket_created"] is False
     assert second.json()["ticket"]["reference"] == first.json()["ticket"]["reference"]
     ticket = Ticket.objects.get()
-    assert (ticket.channel, ticket.conversation_id, ticket.messages.count()) == ("wechat", "conv-1", 2)
+    customer_messages = ticket.messages.filter(author_kind=Message.AuthorKind.CUSTOMER)  # automatic replies aside
+    assert (ticket.channel, ticket.conversation_id, customer_messages.count()) == ("wechat", "conv-1", 2)
+
+
+@time_machine.travel(datetime(2026, 11, 24, 22, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)  # a Tuesday night
+def test_a_new_chat_outside_business_hours_is_stored_and_returned_with_the_notice_after_it(api):
+    response = push(api, "你好，在吗", "w-1")
+    assert response.status_code == 201, response.content
+    ticket = Ticket.objects.get()
+    customer_message = ticket.messages.get(author_kind=Message.AuthorKind.CUSTOMER)
+    assert response.json()["message"]["id"] == customer_message.pk
+    assert response.json()["message"]["body"] == "你好，在吗"
+    assert list(ticket.messages.order_by("pk").values_list("author_kind", flat=True)) == ["customer", "system"]
 
 
 def test_a_resent_message_is_stored_once(api):
     push(api, "你好", "w-1")
     again = push(api, "你好", "w-1")
     assert again.json()["ticket_created"] is False
-    assert Ticket.objects.get().messages.count() == 1
+    assert Ticket.objects.get().messages.filter(author_kind=Message.AuthorKind.CUSTOMER).count() == 1
 
 
 def test_writing_after_solve_reopens_the_ticket(api):

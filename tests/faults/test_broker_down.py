@@ -170,7 +170,7 @@ def assert_each_escalated_once(references: list[str]) -> None:
 
 @transactional
 def test_tickets_are_taken_while_the_broker_refuses_connections_and_caught_up_once_it_is_back(
-    api, receiver, short_first_response, caplog
+    api, receiver, short_first_response, caplog, auto_replies_off
 ):
     with caplog.at_level(logging.ERROR, logger="django.db.backends.base"):
         references, durations = take_tickets_while_the_broker_is_down(api, count=3)
@@ -240,7 +240,7 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 @pytest.mark.celery_worker
 @transactional
 def test_a_real_worker_on_the_returned_broker_delivers_and_escalates_everything_once(
-    api, receiver, short_first_response, routed_to
+    api, receiver, short_first_response, routed_to, auto_replies_off
 ):
     references, durations = take_tickets_while_the_broker_is_down(api, count=2)
     assert_answered_quickly(durations)

@@ -12,10 +12,11 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import dj_database_url
 import pytest
@@ -72,23 +73,25 @@ def fresh_database_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def conversations(alice) -> list[Ticket]:
-    """Tickets with customers, messages both ways, status changes and so history rows."""
+    """Tickets with customers, messages both ways, status changes and so history rows; written on
+    a Tuesday morning, so no automatic notice joins them and each holds the three messages written."""
     tickets = []
-    for number in range(5):
-        ticket = services.open_ticket(
-            customer=CustomerFactory(),
-            subject=f"订单 {number} 未到 'quoted' \"double\"",
-            channel=Channel.WEB_CHAT,
-            body=f"我的订单 {number} 还没到\n第二行",
-            team=alice.teams.first(),
-        )
-        services.post_message(ticket=ticket, author_kind=Message.AuthorKind.AGENT, agent=alice, body="正在查")
-        services.post_message(
-            ticket=ticket, author_kind=Message.AuthorKind.AGENT, agent=alice, body="备注", internal=True
-        )
-        if number % 2:
-            services.change_status(ticket=ticket, status=S.SOLVED, actor=alice.user)
-        tickets.append(ticket)
+    with time_machine.travel(datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Asia/Shanghai"))):
+        for number in range(5):
+            ticket = services.open_ticket(
+                customer=CustomerFactory(),
+                subject=f"订单 {number} 未到 'quoted' \"double\"",
+                channel=Channel.WEB_CHAT,
+                body=f"我的订单 {number} 还没到\n第二行",
+                team=alice.teams.first(),
+            )
+            services.post_message(ticket=ticket, author_kind=Message.AuthorKind.AGENT, agent=alice, body="正在查")
+            services.post_message(
+                ticket=ticket, author_kind=Message.AuthorKind.AGENT, agent=alice, body="备注", internal=True
+            )
+            if number % 2:
+                services.change_status(ticket=ticket, status=S.SOLVED, actor=alice.user)
+            tickets.append(ticket)
     return tickets
 
 

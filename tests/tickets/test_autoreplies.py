@@ -33,7 +33,7 @@ from ..factories import CustomerFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = AutoReplyRule.Trigger
-pytestmark = [pytest.mark.django_db, pytest.mark.auto_replies]
+pytestmark = pytest.mark.django_db
 
 
 def local(*args) -> datetime:

@@ -243,6 +243,7 @@ def test_a_ticket_needing_a_skill_nobody_online_has_does_not_block_the_rest_of_t
     assert Ticket.objects.get(pk=plain.pk).assignee == agent
 
 
+@time_machine.travel(local(2026, 11, 24, 10), tick=False)  # a Tuesday morning: no outside-hours notice to write
 def test_routing_a_new_ticket_costs_a_bounded_number_of_queries(support_team, django_assert_max_num_queries):
     rule(support_team)
     for n in range(5):
