@@ -94,6 +94,16 @@ def anonymous_api():
 
 
 @pytest.fixture
+def english(settings):
+    """For tests that read English messages (admin, API, commands): the default language is zh-hans."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def auto_replies_off():
     """For a test that counts exactly the messages and webhook events it writes: the shipped
     automatic replies (on out of the box, and dependent on the hour) are deactivated, as an

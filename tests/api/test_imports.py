@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from helpdesk.models import Agent, Customer, Notification, Team
 from tickets.models import Csat, Escalation, Message, SlaClock, Ticket
 
-pytestmark = pytest.mark.django_db
+# The assertions read the English messages; the default language is zh-hans.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def line(external_id="old-1001", **overrides):

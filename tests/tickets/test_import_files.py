@@ -15,7 +15,8 @@ from tickets.models import Customer, Message, Ticket
 
 from ..api.test_imports import line
 
-pytestmark = pytest.mark.django_db
+# The assertions read the English messages; the default language is zh-hans.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 HEADER = [
     "external_id", "subject", "channel", "category", "priority", "customer_external_id", "customer_name",

@@ -20,6 +20,9 @@ from ..api.test_imports import line
 from .test_import_files import rows_of
 from .test_tasks import wait_for
 
+# The assertions read the English messages; the default language is zh-hans.
+pytestmark = pytest.mark.usefixtures("english")
+
 JOBS = "/api/v1/imports/jobs"
 
 
