@@ -51,6 +51,7 @@ API_SCOPE = {
     "reports-summary": TEAM, "qa-report": TEAM,
     "customer-erase": ADMIN_ONLY, "customer-export": ADMIN_ONLY,
     "message-ingest": SHARED, "import-tickets": SHARED,  # their own permissions: integrations, administrators
+    "import-jobs": SHARED, "import-job": SHARED,  # the same permission; a job is seen by its creator and administrators
     "whoami": SHARED, "agent-me": SHARED, "team-list": SHARED, "team-detail": SHARED, "calendar-list": SHARED,
     "calendar-detail": SHARED, "calendar-due": SHARED,
     "kb-search": PUBLIC_SCOPE, "kb-article-list": PUBLIC_SCOPE, "kb-article-detail": PUBLIC_SCOPE,
@@ -65,6 +66,7 @@ MODEL_SCOPE = {
     "auth.user": ADMIN_ONLY, "auth.group": ADMIN_ONLY, "axes.accessattempt": ADMIN_ONLY,
     "axes.accessfailurelog": ADMIN_ONLY, "axes.accesslog": ADMIN_ONLY, "helpdesk.apikey": ADMIN_ONLY,
     "helpdesk.webhookendpoint": ADMIN_ONLY, "helpdesk.webhookdelivery": ADMIN_ONLY, "helpdesk.taskdelivery": ADMIN_ONLY,
+    "tickets.importjob": ADMIN_ONLY,
     "helpdesk.team": SHARED, "helpdesk.skill": SHARED, "helpdesk.tag": SHARED, "helpdesk.businesscalendar": SHARED,
     "knowledge.article": SHARED, "knowledge.kbcategory": SHARED, "knowledge.articlefeedback": SHARED,
     "knowledge.searchlog": SHARED, "qa.scorecard": SHARED, "qa.scorecardversion": SHARED, "qa.samplescope": SHARED,
