@@ -189,7 +189,9 @@ def test_tickets_are_taken_while_the_broker_refuses_connections_and_caught_up_on
     failures = [r for r in caplog.records if r.name == "django.db.backends.base"]
     assert failures and all(r.levelno == logging.ERROR and "in on_commit()" in r.getMessage() for r in failures)
     assert any("emit.<locals>" in r.getMessage() for r in failures)  # the webhooks
-    assert any("_precise.<locals>" in r.getMessage() for r in failures)  # the SLA checks at the deadline
+    # Deadlines publish nothing from the request (the beat-driven runner hands them out), so a
+    # broker outage costs a deadline nothing here.
+    assert not any("_precise.<locals>" in r.getMessage() for r in failures)
     logged = "\n".join(JsonFormatter().format(record) for record in failures)
     assert "Connection refused" in logged or "connecting" in logged
     assert NAME not in logged and PHONE not in logged and BODY not in logged
