@@ -450,8 +450,10 @@ def remind_overdue_reviews(*, today: date | None = None, every_days: int = 7) ->
     """Tell each owner which of their published articles are past their review date, at most
     once a week an article. Returns how many owners were told.
 
-    Each owner's articles are locked (skip_locked) and read again before the notice goes: of two
-    runs at once (two beats) one tells the owner, the other finds them locked or reminded.
+    The owner's row is locked (skip_locked) and their articles read again before the notice goes:
+    of two runs at once (two beats) one tells the owner, the other finds the owner locked or the
+    articles reminded. Locking the articles themselves with skip_locked could split one owner's
+    articles between the two runs, and tell them twice.
     """
     today = today or timezone.localdate()
     live = Article.objects.filter(published_at__isnull=False).exclude(status=S.ARCHIVED)  # an edit may be pending
@@ -461,8 +463,9 @@ def remind_overdue_reviews(*, today: date | None = None, every_days: int = 7) ->
     told = 0
     for owner_id in list(due.order_by("owner_id").values_list("owner_id", flat=True).distinct()[:5000]):
         with transaction.atomic():
-            mine = due.filter(owner_id=owner_id).select_for_update(of=("self",), skip_locked=True)
-            articles = list(mine.select_related("owner").order_by("review_due_on"))
+            if not list(get_user_model().objects.filter(pk=owner_id).select_for_update(skip_locked=True).values_list("pk")):
+                continue  # another run is telling this owner
+            articles = list(due.filter(owner_id=owner_id).select_related("owner").order_by("review_due_on"))
             if not articles:
                 continue  # another run got there first
             titles = "; ".join(article.shown_title for article in articles[:20])
