@@ -51,6 +51,8 @@ KNOWN_REFUSALS = frozenset(
         "code:not_an_agent", "code:not_your_review", "code:not_assigned", "code:no_working_time",
         "code:illegal_transition", "code:ticket_closed", "code:not_escalated", "code:same_team",
         "code:required",
+        # An import file is a string to the schema; its lines are checked against the import's rules.
+        "code:invalid_lines",
     }
 )
 
@@ -70,6 +72,8 @@ def _explained(response) -> bool:
         error = json.loads(response.content)["error"]
     except (ValueError, KeyError, TypeError):
         return False
+    if f"code:{error.get('code')}" in KNOWN_REFUSALS and error.get("code") != "invalid":
+        return True  # a domain code names the rule, whatever fields it points at
     named = set(error.get("fields") or {}) or {f"code:{error.get('code')}"}
     return named <= KNOWN_REFUSALS
 

@@ -19,7 +19,7 @@ from helpdesk.api.errors import error_response
 from helpdesk.api.idempotency import IdempotentPostMixin
 from helpdesk.errors import DomainError
 from helpdesk.roles import sees_everything
-from helpdesk.textfiles import encoding_named
+from helpdesk.textfiles import AUTO, ENCODINGS, encoding_named
 
 from ..import_jobs import start_import_job
 from ..imports import import_tickets
@@ -58,7 +58,9 @@ def _options(request: Request) -> tuple[str, str, bool]:
 
 PARAMETERS = [
     OpenApiParameter("partial", bool, description="Import the good lines of a file with bad ones."),
-    OpenApiParameter("encoding", str, description="utf-8, gb18030 or auto (the default)."),
+    OpenApiParameter(
+        "encoding", str, enum=[AUTO, *ENCODINGS], description="utf-8, gb18030 (gbk, gb2312) or auto (the default)."
+    ),
 ]
 BODY = {"application/x-ndjson": {"type": "string"}, "text/csv": {"type": "string"}}
 
