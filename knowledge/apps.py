@@ -6,3 +6,6 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "knowledge"
     verbose_name = _("Knowledge base")
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401  registers the app's Celery tasks by name (helpdesk.extensions.task_named)

@@ -6,3 +6,6 @@ class QaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "qa"
     verbose_name = _("Quality assurance")
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401  registers the app's Celery tasks by name (helpdesk.extensions.task_named)

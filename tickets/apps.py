@@ -8,6 +8,7 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
+        from . import tasks  # noqa: F401  registers the app's Celery tasks by name (helpdesk.extensions.task_named)
         from helpdesk.services import CALENDAR_CHANGED
 
         from .sla_reschedule import queue_calendar_reschedule
