@@ -59,13 +59,11 @@ import hashlib
 import hmac
 import http.client
 import json
-import math
 import os
 import re
 import resource
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -79,6 +77,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from _services import PG_VERSION, drop_cluster, loadavg, percentile, private_cluster, start, stop  # bench/ is on the path
+
 import _common  # bench/ is on the path when a benchmark runs
 import _postgres
 
@@ -87,7 +87,7 @@ BIN = Path(sys.executable).parent
 LUA = Path(__file__).resolve().parent / "load" / "mix.lua"
 KB = Path(__file__).resolve().parent / "kb_search"
 # Defaults of --pg-port, --redis-url, --port and --hook-port (main() sets these from them).
-PG_VERSION, PG_CLUSTER, PG_PORT = "15", "load", 5435
+PG_CLUSTER, PG_PORT = "load", 5435
 REDIS_URL = "redis://127.0.0.1:6379/14"
 WEB_PORT, HOOK_PORT = 8012, 8013
 HOOK_SECRET = secrets.token_hex(16)
@@ -95,22 +95,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the services ---------------------------------------------------------------------------
-
-
-def private_cluster() -> str:
-    """A PostgreSQL cluster of our own on PG_PORT, trusting local connections; returns its URL."""
-    if subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout.find(f" {PG_CLUSTER} ") >= 0:
-        subprocess.run(["pg_dropcluster", PG_VERSION, PG_CLUSTER, "--stop"], check=True)  # a previous run's
-    subprocess.run(["pg_createcluster", PG_VERSION, PG_CLUSTER, "-p", str(PG_PORT), "--start"], check=True,
-                   capture_output=True)
-    hba = Path(f"/etc/postgresql/{PG_VERSION}/{PG_CLUSTER}/pg_hba.conf")
-    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n")
-    subprocess.run(["pg_ctlcluster", PG_VERSION, PG_CLUSTER, "reload"], check=True)
-    return f"postgres://postgres@127.0.0.1:{PG_PORT}/bench_load"
-
-
-def drop_cluster() -> None:
-    subprocess.run(["pg_dropcluster", PG_VERSION, PG_CLUSTER, "--stop"], check=False)
 
 
 def drop_database(url: str) -> None:
@@ -148,24 +132,6 @@ def server_env(url: str, logs: Path, workers: int | None) -> dict[str, str]:
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     return env
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    # Its own session: the process and its children can be stopped by their group id at the end.
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(process: subprocess.Popen | None, name: str) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        print(f"{name} did not stop in 40 s: killing its process group {process.pid}")
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def wait_for_web(process: subprocess.Popen) -> None:
@@ -314,17 +280,6 @@ def machine_busy() -> float:
     """CPU seconds all cores spent busy since boot."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(fields[:8]) - fields[3] - fields[4]) / TICK  # minus idle and iowait
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]  # nearest rank
 
 
 class Phase:
@@ -644,7 +599,7 @@ def main() -> None:
                            capture_output=True, text=True).stdout.strip()
     print(f"machine: {os.cpu_count()} cores (nproc), load average {loadavg()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
           f"code {head}{' + uncommitted changes' if dirty else ''}; logs in {logs}")
-    url = args.database_url or private_cluster()
+    url = args.database_url or private_cluster(PG_CLUSTER, PG_PORT, "bench_load")
     pg_log = None if args.database_url else Path(f"/var/log/postgresql/postgresql-{PG_VERSION}-{PG_CLUSTER}.log")
     env = server_env(url, logs, args.workers)
     web = worker = beat = None
@@ -729,7 +684,7 @@ def main() -> None:
         if args.database_url:
             drop_database(url)
         else:
-            drop_cluster()
+            drop_cluster(PG_CLUSTER)
         flush_redis()
         if not args.keep_logs:
             shutil.rmtree(logs, ignore_errors=True)

@@ -12,8 +12,8 @@
 A run that escalated fewer chats than it opened (or measured nothing) exits with status 1.
 
 Usage: .venv/bin/python bench/sla_sweep.py [--skip-sweep] [--rate 100] [--seconds 30]
-         [--postgres-url URL] [--broker URL] [--concurrency 2] [--sweep-seconds 1] [--horizon 0] [--lease 3]
-The database named by --postgres-url is dropped and made anew.
+         [--database-url URL] [--broker URL] [--concurrency 2] [--sweep-seconds 1] [--horizon 0] [--lease 3]
+The database named by --database-url is dropped and made anew.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import _postgres  # bench/ is on the path when a benchmark runs
+import _common  # bench/ is on the path when a benchmark runs
+import _postgres
 
 ROOT = _postgres.ROOT
 BIN = Path(sys.executable).parent
@@ -91,7 +92,8 @@ def sweep_times(rounds: int) -> tuple[float, int]:
         handed = sweep_sla_clocks_task()
         times.append(time.perf_counter() - started)
         connection.close()
-    return statistics.median(times), handed
+        _common.require(handed, 1, "clocks handed on by a sweep")
+    return statistics.median(_common.measured(times, rounds, "sweeps")), handed
 
 
 def explain() -> str:
@@ -176,10 +178,6 @@ def queue_depth() -> int:
             return 0
 
 
-def load() -> str:
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
 def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "celery"), "-A", "config", *args], cwd=ROOT, env=env, stdout=log.open("w"),
@@ -202,7 +200,7 @@ def latency_benchmark(opts: argparse.Namespace, env: dict[str, str]) -> int:
     purge_broker()
     folder = Path(tempfile.mkdtemp(prefix="sla-bench-"))
     worker_log, beat_log = folder / "worker.log", folder / "beat.log"
-    print(f"load average before: {load()}  (logs in {folder})")
+    print(f"{_common.load_average()}  (logs in {folder})")
     worker = start(["worker", f"--concurrency={opts.concurrency}", "--loglevel=INFO"], worker_log, env)
     beat = generator = None
     try:
@@ -250,7 +248,7 @@ def latency_benchmark(opts: argparse.Namespace, env: dict[str, str]) -> int:
     if depths:
         print(f"queue depth: median {statistics.median(depths):.0f}, max {max(depths)} (sampled every 0.5 s)")
     print(f"worker CPU: {cpu:.1f} s in {wall:.1f} s ({cpu / wall:.0%} of one core)")
-    print(f"load average after: {load()}")
+    print(f"{_common.load_average()}, after the run")
     if not delays or len(delays) < wanted:
         print(f"FAILED: {len(delays)} of {wanted} chats escalated")
         return 1
@@ -264,7 +262,7 @@ def latency_benchmark(opts: argparse.Namespace, env: dict[str, str]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/bench_deadlines"))
+    _common.add_target_options(parser, database="postgres://postgres@127.0.0.1:5432/bench_deadlines")
     parser.add_argument("--broker", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/6"))
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=100)
@@ -285,21 +283,22 @@ def main() -> None:
         generate(opts.rate, opts.seconds, opts.generate_to)
         return
     env = _postgres.bench_env(
-        opts.postgres_url, CELERY_BROKER_URL=opts.broker, HELPDESK_SLA_SWEEP_SECONDS=str(opts.sweep_seconds),
+        opts.database_url, CELERY_BROKER_URL=opts.broker, HELPDESK_SLA_SWEEP_SECONDS=str(opts.sweep_seconds),
         SLA_PRECISE_HORIZON_SECONDS=str(opts.horizon), SLA_CLAIM_LEASE_SECONDS=str(opts.lease),
         HELPDESK_VAR_DIR=tempfile.mkdtemp(prefix="sla-bench-var-"),
     )
     env = {**os.environ, **env}
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
-    _postgres.fresh_database(opts.postgres_url, env)
-    import django
+    with _common.machine():
+        _postgres.fresh_database(opts.database_url, env)
+        import django
 
-    django.setup()
-    if not opts.skip_sweep:
-        sweep_benchmark(opts.big)
-    if not opts.skip_latency:
-        sys.exit(latency_benchmark(opts, env))
+        django.setup()
+        if not opts.skip_sweep:
+            sweep_benchmark(opts.big)
+        status = 0 if opts.skip_latency else latency_benchmark(opts, env)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

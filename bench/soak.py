@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import multiprocessing
 import os
 import queue
@@ -58,39 +57,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _services import PG_VERSION, drop_cluster, loadavg, percentile, private_cluster, start, stop  # bench/ is on the path
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PG_VERSION, PG_CLUSTER = "15", "soak"
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]  # nearest rank
-
-
-# --- the services ---------------------------------------------------------------------------
-
-
-def private_cluster(port: int) -> str:
-    listed = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
-    if f" {PG_CLUSTER} " in listed:
-        subprocess.run(["pg_dropcluster", PG_VERSION, PG_CLUSTER, "--stop"], check=True)  # a previous run's
-    subprocess.run(["pg_createcluster", PG_VERSION, PG_CLUSTER, "-p", str(port), "--start"], check=True,
-                   capture_output=True)
-    hba = Path(f"/etc/postgresql/{PG_VERSION}/{PG_CLUSTER}/pg_hba.conf")
-    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n")
-    subprocess.run(["pg_ctlcluster", PG_VERSION, PG_CLUSTER, "reload"], check=True)
-    return f"postgres://postgres@127.0.0.1:{port}/bench_soak"
-
-
-def drop_cluster() -> None:
-    subprocess.run(["pg_dropcluster", PG_VERSION, PG_CLUSTER, "--stop"], check=False, capture_output=True)
+PG_CLUSTER = "soak"
 
 
 def server_env(url: str, redis_url: str, var: Path, port: int, workers: int | None) -> dict[str, str]:
@@ -115,23 +86,6 @@ def server_env(url: str, redis_url: str, var: Path, port: int, workers: int | No
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
     return env
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    # Its own session: the process and its children are stopped (or killed) by their group id.
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def worker(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -362,7 +316,7 @@ def main() -> None:
     print(f"load average before: {loadavg()}")
     print(f"offered: {rate:g} messages a second ({args.factor:g} x a peak of {args.peak:g}) for {args.duration:g} s")
     try:
-        url = private_cluster(args.pg_port)
+        url = private_cluster(PG_CLUSTER, args.pg_port, "bench_soak")
         env = server_env(url, redis_url, var, args.port, args.workers)
         keys = prepare(env, args.keys)
         processes["web"] = start([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"], env, var / "web.log")
@@ -411,7 +365,7 @@ def main() -> None:
     finally:
         for name in ("web", "beat", "worker"):
             stop(processes[name])
-        drop_cluster()
+        drop_cluster(PG_CLUSTER)
         redis.Redis.from_url(redis_url).flushdb()
         if args.keep:
             print(f"logs kept in {var}")
